@@ -1,0 +1,45 @@
+"""Output helpers: every file is written to a temporary sibling and renamed into place,
+so an interrupted step never leaves a partial file that a rerun would trust."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import anndata as ad
+import pandas as pd
+
+
+@contextmanager
+def atomic_path(path: str | Path):
+    """Yield a temporary path next to ``path``; rename it onto ``path`` on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + "".join(path.suffixes), dir=path.parent)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(obj, path: str | Path) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w") as fh:
+        json.dump(obj, fh, indent=2, sort_keys=False)
+        fh.write("\n")
+
+
+def write_tsv(df: pd.DataFrame, path: str | Path, index: bool = False) -> None:
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, sep="\t", index=index)
+
+
+def write_h5ad(adata: ad.AnnData, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        adata.write_h5ad(tmp, compression="gzip")

@@ -1,0 +1,218 @@
+"""The cell-type classifier: the paper's MLP, its training loop, evaluation and I/O.
+
+Architecture (paper Supplementary Table S1 / original notebook): dense layers of
+500-250-100-80-60-40-20 units with ReLU, dropout 0.1 after the first and 0.2 after
+the 60-unit layer, and a linear output layer giving logits (softmax lives in the
+cross-entropy loss).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import accuracy_score, f1_score
+from torch import nn
+
+from advinterp.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+HISTORY_COLUMNS = ["epoch", "loss", "train_accuracy", "test_accuracy"]
+
+
+@dataclass(frozen=True)
+class Architecture:
+    hidden: tuple[int, ...] = (500, 250, 100, 80, 60, 40, 20)
+    dropout: tuple[float, ...] = (0.1, 0.0, 0.0, 0.0, 0.2, 0.0, 0.0)
+
+    def __post_init__(self):
+        if len(self.hidden) != len(self.dropout):
+            raise ValueError(
+                f"model.dropout has {len(self.dropout)} entries but model.hidden has {len(self.hidden)}: "
+                "give one dropout rate per hidden layer (0 for none)"
+            )
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    epochs: int = 100
+    batch_size: int = 500
+    learning_rate: float = 1e-3
+    eval_batch_size: int = 4096
+
+
+class MLP(nn.Module):
+    def __init__(self, n_inputs: int, n_classes: int, arch: Architecture = Architecture()):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = n_inputs
+        for units, p in zip(arch.hidden, arch.dropout):
+            layers += [nn.Linear(width, units), nn.ReLU()]
+            if p > 0:
+                layers.append(nn.Dropout(p))
+            width = units
+        layers.append(nn.Linear(width, n_classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, x: np.ndarray | torch.Tensor, device: torch.device,
+                   batch_size: int = 4096) -> torch.Tensor:
+    """Logits for ``x`` in eval mode, batched on ``device``, returned on the CPU."""
+    was_training = model.training
+    model.eval()
+    x = torch.as_tensor(x, dtype=torch.float32)
+    out = [model(x[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]
+    model.train(was_training)
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def predict(model: nn.Module, x, device: torch.device, batch_size: int = 4096) -> np.ndarray:
+    return predict_logits(model, x, device, batch_size).argmax(dim=1).numpy()
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str]) -> dict:
+    """accuracy, macro_f1 and per_class_f1 (class name → F1) over all classes."""
+    labels = list(range(len(class_names)))
+    per_class = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "per_class_f1": {name: float(f) for name, f in zip(class_names, per_class)},
+    }
+
+
+@dataclass
+class TrainResult:
+    model: MLP
+    history: pd.DataFrame
+    seconds: float
+    extra: dict = field(default_factory=dict)
+
+
+def train_classifier(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    n_classes: int,
+    arch: Architecture,
+    spec: TrainSpec,
+    seed: int,
+    device: torch.device,
+    model: MLP | None = None,
+) -> TrainResult:
+    """Adam + cross-entropy, shuffled mini-batches from a seeded generator.
+
+    Pass ``model`` to continue training an existing network. The history records,
+    after every epoch, the mean training loss and the eval-mode accuracy on the
+    training and test cells.
+    """
+    torch.manual_seed(seed)
+    if model is None:
+        model = MLP(x_train.shape[1], n_classes, arch)
+    model = model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=spec.learning_rate)
+    loss_fn = nn.CrossEntropyLoss()
+    xt = torch.as_tensor(x_train, dtype=torch.float32, device=device)
+    yt = torch.as_tensor(y_train, dtype=torch.long, device=device)
+    gen = torch.Generator().manual_seed(seed)
+    rows = []
+    start = time.perf_counter()
+    for epoch in range(1, spec.epochs + 1):
+        model.train()
+        order = torch.randperm(len(xt), generator=gen).to(device)
+        total = 0.0
+        for i in range(0, len(xt), spec.batch_size):
+            idx = order[i:i + spec.batch_size]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xt[idx]), yt[idx])
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        train_acc = float((predict(model, x_train, device, spec.eval_batch_size) == y_train).mean())
+        test_acc = float((predict(model, x_test, device, spec.eval_batch_size) == y_test).mean())
+        rows.append((epoch, total / len(xt), train_acc, test_acc))
+        if epoch == 1 or epoch % 10 == 0 or epoch == spec.epochs:
+            log.info("epoch %d loss %.4f train acc %.4f test acc %.4f", *rows[-1])
+    seconds = time.perf_counter() - start
+    model.eval()
+    return TrainResult(model, pd.DataFrame(rows, columns=HISTORY_COLUMNS), seconds)
+
+
+def save_model(path: str | Path, model: MLP, n_inputs: int, arch: Architecture,
+               class_names: list[str], gene_names: list[str], **meta) -> None:
+    """Everything needed to rebuild the model: state dict, architecture, classes, genes."""
+    payload = {
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "n_inputs": int(n_inputs),
+        "architecture": asdict(arch),
+        "class_names": list(class_names),
+        "gene_names": list(gene_names),
+        "meta": meta,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[MLP, dict]:
+    """Rebuild a model saved by :func:`save_model`; returns ``(model in eval mode, payload)``."""
+    payload = torch.load(path, map_location="cpu", weights_only=False)
+    arch = Architecture(**{k: tuple(v) for k, v in payload["architecture"].items()})
+    model = MLP(payload["n_inputs"], len(payload["class_names"]), arch)
+    model.load_state_dict(payload["state_dict"])
+    return model.to(device).eval(), payload
+
+
+@dataclass(frozen=True)
+class SplitData:
+    """The arrays a classifier sees, taken from a preprocessed AnnData."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list[str]
+    gene_names: list[str]
+
+
+def split_data(adata) -> SplitData:
+    """Train/test arrays from ``obs['split']``; labels from ``uns['preprocess']['label_key']``."""
+    label_key = adata.uns["preprocess"]["label_key"]
+    labels = adata.obs[label_key].astype("category")
+    codes = labels.cat.codes.to_numpy().astype(np.int64)
+    train = (adata.obs["split"] == "train").to_numpy()
+    x = np.asarray(adata.X, dtype=np.float32)
+    return SplitData(x[train], codes[train], x[~train], codes[~train],
+                     [str(c) for c in labels.cat.categories], [str(g) for g in adata.var_names])
+
+
+def train_standard(adata, arch: Architecture, spec: TrainSpec, seed: int,
+                   device: torch.device) -> tuple[TrainResult, dict, SplitData]:
+    """Train the standard (non-adversarial) classifier on a preprocessed AnnData.
+
+    Returns the training result, the metrics dict written to ``metrics/standard.json``
+    (clean test-set ``accuracy``, ``macro_f1``, ``per_class_f1``, ``n_train``, ``n_test``,
+    ``device``, ``seconds``) and the arrays used.
+    """
+    data = split_data(adata)
+    result = train_classifier(data.x_train, data.y_train, data.x_test, data.y_test,
+                              len(data.class_names), arch, spec, seed, device)
+    y_pred = predict(result.model, data.x_test, device, spec.eval_batch_size)
+    metrics = {
+        **classification_metrics(data.y_test, y_pred, data.class_names),
+        "n_train": int(len(data.y_train)),
+        "n_test": int(len(data.y_test)),
+        "device": device.type,
+        "seconds": round(result.seconds, 3),
+    }
+    return result, metrics, data

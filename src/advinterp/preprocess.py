@@ -1,0 +1,128 @@
+"""Preprocessing shared by every dataset (paper section 2.3).
+
+counts → gene filter (≥ ``min_counts`` total counts) → library-size normalisation →
+log1p → top ``n_hvg`` highly variable genes → stratified train/test split →
+per-gene z-scoring with mean and SD of the *training* cells only.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scanpy as sc
+import scipy.sparse as sp
+from sklearn.model_selection import train_test_split
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    label_key: str = "cell_type"
+    min_counts: int = 30
+    n_hvg: int = 2500
+    hvg_flavor: str = "seurat"
+    target_sum: float | None = 1e4
+    test_size: float = 0.2
+
+
+def _dense(x) -> np.ndarray:
+    return np.asarray(x.toarray() if sp.issparse(x) else x)
+
+
+def check_counts(adata: ad.AnnData, label_key: str, source: str = "dataset") -> None:
+    """One clear error for inputs the preprocessing cannot use, before any work."""
+    if label_key not in adata.obs:
+        raise ValueError(
+            f"{source}: label key {label_key!r} is not in obs; available keys: {list(adata.obs.columns)}"
+        )
+    if adata.obs[label_key].isna().any():
+        raise ValueError(f"{source}: obs[{label_key!r}] has missing labels; drop or label those cells")
+    x = adata.X.data if sp.issparse(adata.X) else np.asarray(adata.X)
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{source}: X contains NaN or infinite values")
+    if (x < 0).any():
+        raise ValueError(f"{source}: X contains negative values but counts are expected")
+    if not np.allclose(x, np.round(x)):
+        raise ValueError(f"{source}: X holds non-integer values but counts are expected")
+    if not adata.var_names.is_unique:
+        dup = adata.var_names[adata.var_names.duplicated()].unique()[:5].tolist()
+        raise ValueError(f"{source}: duplicate gene names, e.g. {dup}; make var_names unique")
+
+
+def stratified_split(labels: np.ndarray, test_size: float, seed: int) -> np.ndarray:
+    """'train'/'test' per cell, stratified by label, reproducible from ``seed``."""
+    idx = np.arange(len(labels))
+    _, test = train_test_split(idx, test_size=test_size, stratify=labels, random_state=seed)
+    split = np.full(len(labels), "train", dtype=object)
+    split[test] = "test"
+    return split
+
+
+def zscore_fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-gene mean and SD (ddof=0); constant genes get SD 1 so they map to 0."""
+    mean = x.mean(axis=0)
+    std = x.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    return mean, std
+
+
+def preprocess(adata: ad.AnnData, spec: PreprocessSpec, seed: int) -> ad.AnnData:
+    """Counts AnnData → model-ready AnnData.
+
+    Output: ``X`` z-scored float32 (HVGs only), ``layers['log_normalized']``,
+    ``layers['counts']``, ``var['highly_variable']`` and scanpy's HVG statistics,
+    ``var['train_mean']``/``var['train_std']`` (the scaling), ``obs['split']``.
+    """
+    check_counts(adata, spec.label_key)
+    adata = adata.copy()
+    adata.X = sp.csr_matrix(adata.X, dtype=np.float32) if sp.issparse(adata.X) else np.asarray(adata.X, dtype=np.float32)
+    adata.layers["counts"] = adata.X.copy()
+    n_genes_in = adata.n_vars
+
+    sc.pp.filter_genes(adata, min_counts=spec.min_counts)
+    if adata.n_vars == 0:
+        raise ValueError(
+            f"no gene has >= {spec.min_counts} counts (preprocess.min_counts); lower it or check the input"
+        )
+    n_genes_filtered = adata.n_vars
+    sc.pp.normalize_total(adata, target_sum=spec.target_sum)
+    sc.pp.log1p(adata)
+    adata.layers["log_normalized"] = adata.X.copy()
+
+    n_top = min(spec.n_hvg, adata.n_vars)
+    if n_top < spec.n_hvg:
+        log.warning(
+            "only %d genes pass min_counts=%d, fewer than n_hvg=%d: keeping them all",
+            adata.n_vars, spec.min_counts, spec.n_hvg,
+        )
+        adata.var["highly_variable"] = True
+    else:
+        sc.pp.highly_variable_genes(adata, n_top_genes=n_top, flavor=spec.hvg_flavor)
+        adata = adata[:, adata.var["highly_variable"].to_numpy()].copy()
+
+    labels = adata.obs[spec.label_key].astype(str).to_numpy()
+    split = stratified_split(labels, spec.test_size, seed)
+    adata.obs["split"] = pd.Categorical(split, categories=["train", "test"])
+
+    logx = _dense(adata.layers["log_normalized"])
+    mean, std = zscore_fit(logx[split == "train"])
+    adata.X = ((logx - mean) / std).astype(np.float32)
+    adata.var["train_mean"] = mean.astype(np.float64)
+    adata.var["train_std"] = std.astype(np.float64)
+    adata.uns["preprocess"] = {
+        **{k: v for k, v in asdict(spec).items() if v is not None},
+        "seed": int(seed),
+        "n_genes_input": int(n_genes_in),
+        "n_genes_min_counts": int(n_genes_filtered),
+        "n_genes_model": int(adata.n_vars),
+    }
+    log.info(
+        "preprocessed %d cells: %d -> %d genes, %d train / %d test",
+        adata.n_obs, n_genes_in, adata.n_vars, int((split == "train").sum()), int((split == "test").sum()),
+    )
+    return adata

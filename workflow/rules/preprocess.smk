@@ -1,0 +1,16 @@
+rule preprocess:
+    input:
+        raw_h5ad,
+    output:
+        "results/{dataset}/data/preprocessed.h5ad",
+    log:
+        "results/logs/{dataset}/preprocess.log",
+    benchmark:
+        "results/benchmarks/{dataset}/preprocess.tsv"
+    conda:
+        "../../envs/advinterp.yaml"
+    params:
+        preprocess=config["preprocess"],
+        seed=config["seed"],
+    script:
+        "../scripts/preprocess.py"

@@ -1,0 +1,33 @@
+rule sergio_network:
+    output:
+        "results/sergio/data/network.tsv",
+    log:
+        "results/logs/sergio/sergio_network.log",
+    benchmark:
+        "results/benchmarks/sergio/sergio_network.tsv"
+    conda:
+        "../../envs/advinterp.yaml"
+    params:
+        network=config["sergio"]["network"],
+        seed=config["seed"],
+    script:
+        "../scripts/sergio_network.py"
+
+
+rule sergio_simulate:
+    input:
+        network="results/sergio/data/network.tsv",
+    output:
+        h5ad="results/sergio/data/raw.h5ad",
+        key_genes="results/sergio/data/key_genes.tsv",
+    log:
+        "results/logs/sergio/sergio_simulate.log",
+    benchmark:
+        "results/benchmarks/sergio/sergio_simulate.tsv"
+    conda:
+        "../../envs/advinterp.yaml"
+    params:
+        simulation=config["sergio"]["simulation"],
+        seed=config["seed"],
+    script:
+        "../scripts/sergio_simulate.py"

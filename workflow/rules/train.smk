@@ -1,0 +1,23 @@
+rule train_standard:
+    input:
+        "results/{dataset}/data/preprocessed.h5ad",
+    output:
+        model="results/{dataset}/models/standard.pt",
+        history="results/{dataset}/models/standard.history.tsv",
+        metrics="results/{dataset}/metrics/standard.json",
+    log:
+        "results/logs/{dataset}/train_standard.log",
+    benchmark:
+        "results/benchmarks/{dataset}/train_standard.tsv"
+    conda:
+        "../../envs/advinterp.yaml"
+    threads: 2
+    resources:
+        gpu=GPU,
+    params:
+        model=config["model"],
+        training=config["training"],
+        seed=config["seed"],
+        device=config["device"],
+    script:
+        "../scripts/train_standard.py"

@@ -1,0 +1,14 @@
+"""rule plot_umap: UMAP of the preprocessed cells coloured by cell type (paper Fig 1a)."""
+
+import anndata as ad
+
+from advinterp.plots import save_figure, umap_embedding, umap_figure
+from advinterp.smk import setup_logging
+
+smk = snakemake  # noqa: F821
+setup_logging(smk)
+adata = ad.read_h5ad(smk.input[0])
+emb = umap_embedding(adata, smk.params.seed, **smk.params.umap)
+labels = adata.obs[adata.uns["preprocess"]["label_key"]]
+fig = umap_figure(emb, labels, f"{smk.wildcards.dataset}: {adata.n_obs} cells, {adata.n_vars} genes")
+save_figure(fig, smk.output.png, smk.output.pdf)

@@ -1,0 +1,13 @@
+"""rule sergio_simulate: network.tsv → raw.h5ad (counts + key-gene ground truth), key_genes.tsv."""
+
+from advinterp.config import simulation_spec
+from advinterp.grn import read_network
+from advinterp.io import write_h5ad, write_tsv
+from advinterp.simulate import key_gene_table, simulate_dataset
+from advinterp.smk import setup_logging
+
+setup_logging(snakemake)  # noqa: F821
+spec = simulation_spec({"sergio": {"simulation": snakemake.params.simulation}})  # noqa: F821
+adata = simulate_dataset(read_network(snakemake.input.network), spec, seed=snakemake.params.seed)  # noqa: F821
+write_h5ad(adata, snakemake.output.h5ad)  # noqa: F821
+write_tsv(key_gene_table(adata), snakemake.output.key_genes)  # noqa: F821
