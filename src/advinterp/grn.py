@@ -35,25 +35,25 @@ class NetworkSpec:
         n_targets = self.n_genes - self.n_master_regulators
         if self.n_master_regulators < 1 or n_targets < 1:
             raise ValueError(
-                f"sergio.n_master_regulators={self.n_master_regulators} must be between 1 "
-                f"and sergio.n_genes - 1 = {self.n_genes - 1}"
+                f"sergio.network.n_master_regulators={self.n_master_regulators} must be between 1 "
+                f"and sergio.network.n_genes - 1 = {self.n_genes - 1}"
             )
         if not 1 <= self.n_layers <= n_targets:
             raise ValueError(
-                f"sergio.n_layers={self.n_layers} must be between 1 and the number of targets ({n_targets})"
+                f"sergio.network.n_layers={self.n_layers} must be between 1 and the number of targets ({n_targets})"
             )
         lo = max(n_targets, self.n_master_regulators)
         hi = n_targets * self.max_regulators
         if not lo <= self.n_edges <= hi:
             raise ValueError(
-                f"sergio.n_edges={self.n_edges} cannot be realised: with {n_targets} targets, "
+                f"sergio.network.n_edges={self.n_edges} cannot be realised: with {n_targets} targets, "
                 f"{self.n_master_regulators} master regulators and at most "
                 f"{self.max_regulators} regulators per target it must lie in [{lo}, {hi}]"
             )
         if not 0 < self.k_min <= self.k_max:
-            raise ValueError(f"sergio.k_range=[{self.k_min}, {self.k_max}] must satisfy 0 < min <= max")
+            raise ValueError(f"sergio.network.k_range=[{self.k_min}, {self.k_max}] must satisfy 0 < min <= max")
         if not 0.0 <= self.repressive_fraction <= 1.0:
-            raise ValueError(f"sergio.repressive_fraction={self.repressive_fraction} must be in [0, 1]")
+            raise ValueError(f"sergio.network.repressive_fraction={self.repressive_fraction} must be in [0, 1]")
 
 
 def _in_degrees(rng: np.random.Generator, n_targets: int, n_edges: int, cap: int) -> np.ndarray:
@@ -126,7 +126,7 @@ def generate_network(spec: NetworkSpec, seed: int) -> tuple[pd.DataFrame, pd.Dat
                 out_degree[mr] += 1
                 break
         else:  # pragma: no cover - only reachable for degenerate specs rejected by check()
-            raise ValueError("could not connect every master regulator; increase sergio.n_edges")
+            raise ValueError("could not connect every master regulator; increase sergio.network.n_edges")
 
     rows = []
     for target, regs in regulators_of.items():

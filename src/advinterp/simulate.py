@@ -84,7 +84,7 @@ def add_technical_noise(expr: np.ndarray, preset: str, seed: int) -> np.ndarray:
     if preset == "none":
         return np.rint(expr).astype(np.int64)
     if preset not in NOISE_PRESETS:
-        raise ValueError(f"sergio.technical_noise={preset!r} is not one of {['none', *NOISE_PRESETS]}")
+        raise ValueError(f"sergio.simulation.technical_noise={preset!r} is not one of {['none', *NOISE_PRESETS]}")
     noisy = sergio_rs.add_technical_noise(np.ascontiguousarray(expr, dtype=np.float64),
                                           getattr(sergio_rs.NoiseSetting, preset), seed)
     return np.rint(noisy).astype(np.int64)

@@ -1,0 +1,84 @@
+import logging
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from advinterp.preprocess import PreprocessSpec, preprocess
+
+
+def make_counts(n_cells=200, n_genes=80, seed=0, sparse=False):
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(["a", "b", "c", "d"], n_cells // 4)
+    rates = rng.gamma(2.0, 2.0, size=(4, n_genes))
+    rates[:, :5] = 0.01  # five genes too rare to pass the min_counts filter
+    x = rng.poisson(rates[np.searchsorted(["a", "b", "c", "d"], labels)]).astype(np.int64)
+    obs = pd.DataFrame({"cell_type": labels}, index=[f"c{i}" for i in range(n_cells)])
+    var = pd.DataFrame(index=[f"gene{j}" for j in range(n_genes)])
+    return ad.AnnData(sp.csr_matrix(x) if sparse else x, obs=obs, var=var)
+
+
+SPEC = PreprocessSpec(label_key="cell_type", min_counts=30, n_hvg=40, test_size=0.25)
+
+
+def test_no_leakage_zscore_uses_train_cells_only():
+    out = preprocess(make_counts(), SPEC, seed=1)
+    train = (out.obs["split"] == "train").to_numpy()
+    logx = np.asarray(out.layers["log_normalized"])
+    np.testing.assert_allclose(out.var["train_mean"], logx[train].mean(axis=0), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(out.var["train_std"], logx[train].std(axis=0), rtol=1e-6, atol=1e-7)
+    # the statistics differ from those of all cells, so test cells did not leak in
+    assert not np.allclose(out.var["train_mean"], logx.mean(axis=0), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(out.X[train].mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(out.X[train].std(axis=0), 1, atol=1e-4)
+    assert abs(out.X[~train].mean()) > 1e-6
+
+
+def test_hvg_selection_split_and_layers():
+    raw = make_counts()
+    out = preprocess(raw, SPEC, seed=1)
+    assert out.n_vars == 40 and out.var["highly_variable"].all()
+    assert not set(out.var_names) & {f"gene{j}" for j in range(5)}  # failed min_counts
+    assert out.X.dtype == np.float32
+    assert set(out.layers) >= {"counts", "log_normalized"}
+    counts = np.asarray(out.layers["counts"])
+    np.testing.assert_array_equal(counts, raw[:, out.var_names].X)
+    # stratified 75/25 split: every class keeps its proportion
+    frac = out.obs.groupby("cell_type", observed=True)["split"].apply(lambda s: (s == "test").mean())
+    np.testing.assert_allclose(frac, 0.25, atol=0.011)  # 12 or 13 of 50 cells
+    assert out.uns["preprocess"]["label_key"] == "cell_type"
+    # the seed decides the split
+    assert preprocess(raw, SPEC, seed=1).obs["split"].equals(out.obs["split"])
+    assert not preprocess(raw, SPEC, seed=2).obs["split"].equals(out.obs["split"])
+
+
+def test_keeps_all_genes_when_fewer_than_n_hvg(caplog):
+    with caplog.at_level(logging.WARNING):
+        out = preprocess(make_counts(sparse=True), PreprocessSpec(n_hvg=2500), seed=0)
+    assert out.n_vars == 75
+    assert "keeping them all" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "corrupt, message",
+    [
+        (lambda a: a.obs.rename(columns={"cell_type": "celltype"}, inplace=True), "label key 'cell_type'.*celltype"),
+        (lambda a: a.X.__setitem__((0, 0), -1), "negative"),
+        (lambda a: a.X.__setitem__((0, 0), np.nan), "NaN"),
+        (lambda a: a.X.__setitem__((0, 0), 0.5), "non-integer"),
+        (lambda a: setattr(a, "var_names", ["g"] * 2 + [f"x{j}" for j in range(78)]), "duplicate gene names"),
+    ],
+)
+def test_bad_input_one_clear_error(corrupt, message):
+    adata = make_counts()
+    adata.X = adata.X.astype(float)
+    corrupt(adata)
+    with pytest.raises(ValueError, match=message):
+        preprocess(adata, SPEC, seed=0)
+
+
+def test_no_gene_passes_min_counts():
+    with pytest.raises(ValueError, match="min_counts"):
+        preprocess(make_counts(), PreprocessSpec(min_counts=10**9), seed=0)

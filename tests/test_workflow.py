@@ -1,0 +1,137 @@
+"""The whole default DAG on a tiny config, through Snakemake's command line, twice."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from advinterp.model import load_model, predict, split_data
+
+pytestmark = pytest.mark.workflow
+
+METRIC_KEYS = {"accuracy", "macro_f1", "per_class_f1", "n_train", "n_test", "device", "seconds"}
+
+
+def snakemake(repo, workdir, *args, check=True):
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"),
+           "--directory", str(workdir), "--cores", "2", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+def deploy(repo, workdir, config="tests/data/tiny.yaml"):
+    (workdir / "config").mkdir(parents=True)
+    shutil.copy(repo / config, workdir / "config" / "config.yaml")
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def runs(repo, tmp_path_factory):
+    first = deploy(repo, tmp_path_factory.mktemp("run1"))
+    second = deploy(repo, tmp_path_factory.mktemp("run2"))
+    snakemake(repo, first)
+    snakemake(repo, second)
+    return first, second
+
+
+def test_simulated_dataset(runs):
+    res = runs[0] / "results/sergio/data"
+    raw = ad.read_h5ad(res / "raw.h5ad")
+    assert raw.shape == (180, 100)
+    assert np.issubdtype(raw.X.dtype, np.integer) and raw.X.min() >= 0
+    assert raw.obs["cell_type"].value_counts().tolist() == [60, 60, 60]
+    assert int(raw.var["is_key_gene"].sum()) == 10
+    assert set(raw.var["layer"]) == {0, 1, 2, 3}
+    net = pd.read_csv(res / "network.tsv", sep="\t")
+    assert list(net.columns) == ["regulator", "target", "K", "n"] and len(net) == 220
+    assert set(net["regulator"]) - set(net["target"]) == set(raw.var_names[raw.var["is_key_gene"]])
+    key = pd.read_csv(res / "key_genes.tsv", sep="\t")
+    assert list(key.columns) == ["cell_type", "gene", "mr_level"]
+    assert len(key) == 10 and set(key["gene"]) == set(raw.var_names[raw.var["is_key_gene"]])
+    assert raw.varm["class_key_gene"].to_numpy().sum() == 10
+
+
+def test_preprocessed_and_model(runs):
+    res = runs[0] / "results/sergio"
+    pre = ad.read_h5ad(res / "data/preprocessed.h5ad")
+    assert pre.n_vars == 50 and pre.X.dtype == np.float32
+    assert (pre.obs["split"] == "test").sum() == 36
+    assert {"log_normalized", "counts"} <= set(pre.layers) and pre.var["highly_variable"].all()
+
+    history = pd.read_csv(res / "models/standard.history.tsv", sep="\t")
+    assert list(history.columns) == ["epoch", "loss", "train_accuracy", "test_accuracy"]
+    assert history["epoch"].tolist() == list(range(1, 31))
+
+    metrics = json.loads((res / "metrics/standard.json").read_text())
+    assert set(metrics) == METRIC_KEYS
+    assert metrics["n_train"] == 144 and metrics["n_test"] == 36 and metrics["device"] == "cpu"
+    assert metrics["accuracy"] >= 0.8
+    assert set(metrics["per_class_f1"]) == {"type_0", "type_1", "type_2"}
+
+    # the saved model reproduces the reported accuracy on the stored test split
+    model, payload = load_model(res / "models/standard.pt")
+    assert payload["gene_names"] == list(pre.var_names)
+    assert payload["class_names"] == ["type_0", "type_1", "type_2"]
+    data = split_data(pre)
+    assert (predict(model, data.x_test, "cpu") == data.y_test).mean() == pytest.approx(metrics["accuracy"])
+    assert history["test_accuracy"].iloc[-1] == pytest.approx(metrics["accuracy"])
+
+
+def test_figures_logs_benchmarks(runs):
+    res = runs[0] / "results"
+    for name in ["umap", "standard.confusion", "standard.training_curve"]:
+        with Image.open(res / f"sergio/figures/{name}.png") as img:
+            assert img.size[0] > 300 and img.size[1] > 300
+            assert len(img.getcolors(maxcolors=1 << 20) or []) > 10  # not blank
+        assert (res / f"sergio/figures/{name}.pdf").read_bytes().startswith(b"%PDF")
+    for rule in ["sergio_network", "sergio_simulate", "preprocess", "train_standard", "plot_umap",
+                 "plot_standard_model"]:
+        assert (res / f"benchmarks/sergio/{rule}.tsv").exists()
+        assert (res / f"logs/sergio/{rule}.log").exists()
+    assert "test acc" in (res / "logs/sergio/train_standard.log").read_text()
+
+
+def test_second_invocation_has_nothing_to_do(repo, runs):
+    proc = snakemake(repo, runs[0])
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_rerun_gives_identical_tables(runs):
+    a, b = (r / "results/sergio" for r in runs)
+    for table in ["data/network.tsv", "data/key_genes.tsv", "models/standard.history.tsv"]:
+        assert (a / table).read_bytes() == (b / table).read_bytes(), table
+    ma, mb = (json.loads((r / "metrics/standard.json").read_text()) for r in (a, b))
+    ma.pop("seconds"), mb.pop("seconds")
+    assert ma == mb
+    for name in ["raw", "preprocessed"]:
+        xa, xb = (ad.read_h5ad(r / f"data/{name}.h5ad").X for r in (a, b))
+        np.testing.assert_array_equal(xa, xb)
+
+
+def test_bad_config_fails_before_any_job(repo, tmp_path):
+    workdir = deploy(repo, tmp_path / "bad")
+    text = (workdir / "config/config.yaml").read_text().replace("n_hvg: 50", "n_hvg: 50\n  n_hgv: 10")
+    (workdir / "config/config.yaml").write_text(text)
+    proc = snakemake(repo, workdir, "-n", check=False)
+    assert proc.returncode != 0
+    assert "unknown config key 'preprocess.n_hgv'" in proc.stdout + proc.stderr
+    assert not (workdir / "results").exists()
+
+
+@pytest.mark.parametrize("device, gpu", [("cpu", "gpu=0"), ("cuda", "gpu=1")])
+def test_torch_rules_request_a_gpu_only_for_device_cuda(repo, tmp_path, device, gpu):
+    workdir = deploy(repo, tmp_path / device)
+    text = (workdir / "config/config.yaml").read_text().replace("device: cpu", f"device: {device}")
+    (workdir / "config/config.yaml").write_text(text)
+    out = snakemake(repo, workdir, "-n").stdout
+    block = out[out.index("rule train_standard:"):]
+    block = block[: block.index("\n\n")] if "\n\n" in block else block
+    assert gpu in block
