@@ -6,10 +6,7 @@ config itself, and tests can build the same objects from a plain dict.
 
 from __future__ import annotations
 
-from advinterp.grn import NetworkSpec
-from advinterp.model import Architecture, TrainSpec
-from advinterp.preprocess import PreprocessSpec
-from advinterp.simulate import SimulationSpec
+from advinterp.specs import Architecture, NetworkSpec, PreprocessSpec, SimulationSpec, TrainSpec
 
 # Datasets the workflow knows how to make, with the obs column holding their labels.
 LABEL_KEYS = {"sergio": "cell_type"}

@@ -10,50 +10,12 @@ the interactions repressive, Hill coefficient 2.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
+from advinterp.specs import NetworkSpec
+
 EDGE_COLUMNS = ["regulator", "target", "K", "n"]
-
-
-@dataclass(frozen=True)
-class NetworkSpec:
-    n_genes: int = 1200
-    n_master_regulators: int = 67
-    n_edges: int = 2700
-    n_layers: int = 4
-    max_regulators: int = 11
-    k_min: float = 1.0
-    k_max: float = 5.0
-    repressive_fraction: float = 0.5
-    hill_n: int = 2
-
-    def check(self) -> None:
-        """Raise ValueError naming the parameter when the spec cannot be realised."""
-        n_targets = self.n_genes - self.n_master_regulators
-        if self.n_master_regulators < 1 or n_targets < 1:
-            raise ValueError(
-                f"sergio.network.n_master_regulators={self.n_master_regulators} must be between 1 "
-                f"and sergio.network.n_genes - 1 = {self.n_genes - 1}"
-            )
-        if not 1 <= self.n_layers <= n_targets:
-            raise ValueError(
-                f"sergio.network.n_layers={self.n_layers} must be between 1 and the number of targets ({n_targets})"
-            )
-        lo = max(n_targets, self.n_master_regulators)
-        hi = n_targets * self.max_regulators
-        if not lo <= self.n_edges <= hi:
-            raise ValueError(
-                f"sergio.network.n_edges={self.n_edges} cannot be realised: with {n_targets} targets, "
-                f"{self.n_master_regulators} master regulators and at most "
-                f"{self.max_regulators} regulators per target it must lie in [{lo}, {hi}]"
-            )
-        if not 0 < self.k_min <= self.k_max:
-            raise ValueError(f"sergio.network.k_range=[{self.k_min}, {self.k_max}] must satisfy 0 < min <= max")
-        if not 0.0 <= self.repressive_fraction <= 1.0:
-            raise ValueError(f"sergio.network.repressive_fraction={self.repressive_fraction} must be in [0, 1]")
 
 
 def _in_degrees(rng: np.random.Generator, n_targets: int, n_edges: int, cap: int) -> np.ndarray:
@@ -171,7 +133,7 @@ def gene_layers(edges: pd.DataFrame) -> pd.DataFrame:
     """
     genes = sorted(set(edges["regulator"]) | set(edges["target"]))
     parents: dict[str, list[str]] = {g: [] for g in genes}
-    for reg, tar in zip(edges["regulator"], edges["target"]):
+    for reg, tar in zip(edges["regulator"], edges["target"], strict=True):
         parents[tar].append(reg)
     depth: dict[str, int] = {}
     state: dict[str, int] = {}

@@ -20,39 +20,20 @@ from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
 
 from advinterp.io import atomic_path
+from advinterp.specs import Architecture, TrainSpec
 
 log = logging.getLogger(__name__)
 
 HISTORY_COLUMNS = ["epoch", "loss", "train_accuracy", "test_accuracy"]
 
 
-@dataclass(frozen=True)
-class Architecture:
-    hidden: tuple[int, ...] = (500, 250, 100, 80, 60, 40, 20)
-    dropout: tuple[float, ...] = (0.1, 0.0, 0.0, 0.0, 0.2, 0.0, 0.0)
-
-    def __post_init__(self):
-        if len(self.hidden) != len(self.dropout):
-            raise ValueError(
-                f"model.dropout has {len(self.dropout)} entries but model.hidden has {len(self.hidden)}: "
-                "give one dropout rate per hidden layer (0 for none)"
-            )
-
-
-@dataclass(frozen=True)
-class TrainSpec:
-    epochs: int = 100
-    batch_size: int = 500
-    learning_rate: float = 1e-3
-    eval_batch_size: int = 4096
-
-
 class MLP(nn.Module):
-    def __init__(self, n_inputs: int, n_classes: int, arch: Architecture = Architecture()):
+    def __init__(self, n_inputs: int, n_classes: int, arch: Architecture | None = None):
         super().__init__()
+        arch = arch or Architecture()
         layers: list[nn.Module] = []
         width = n_inputs
-        for units, p in zip(arch.hidden, arch.dropout):
+        for units, p in zip(arch.hidden, arch.dropout, strict=True):
             layers += [nn.Linear(width, units), nn.ReLU()]
             if p > 0:
                 layers.append(nn.Dropout(p))
@@ -87,7 +68,7 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: 
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
-        "per_class_f1": {name: float(f) for name, f in zip(class_names, per_class)},
+        "per_class_f1": {name: float(f) for name, f in zip(class_names, per_class, strict=True)},
     }
 
 

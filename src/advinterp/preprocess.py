@@ -8,7 +8,7 @@ per-gene z-scoring with mean and SD of the *training* cells only.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import anndata as ad
 import numpy as np
@@ -17,17 +17,9 @@ import scanpy as sc
 import scipy.sparse as sp
 from sklearn.model_selection import train_test_split
 
+from advinterp.specs import PreprocessSpec
+
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PreprocessSpec:
-    label_key: str = "cell_type"
-    min_counts: int = 30
-    n_hvg: int = 2500
-    hvg_flavor: str = "seurat"
-    target_sum: float | None = 1e4
-    test_size: float = 0.2
 
 
 def _dense(x) -> np.ndarray:
@@ -80,7 +72,8 @@ def preprocess(adata: ad.AnnData, spec: PreprocessSpec, seed: int) -> ad.AnnData
     """
     check_counts(adata, spec.label_key)
     adata = adata.copy()
-    adata.X = sp.csr_matrix(adata.X, dtype=np.float32) if sp.issparse(adata.X) else np.asarray(adata.X, dtype=np.float32)
+    x = adata.X
+    adata.X = sp.csr_matrix(x, dtype=np.float32) if sp.issparse(x) else np.asarray(x, dtype=np.float32)
     adata.layers["counts"] = adata.X.copy()
     n_genes_in = adata.n_vars
 

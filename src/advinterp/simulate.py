@@ -10,31 +10,17 @@ across types).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 
 from advinterp.grn import gene_layers
+from advinterp.specs import NOISE_PRESETS, SimulationSpec
 
 log = logging.getLogger(__name__)
 
-NOISE_PRESETS = ("DS1", "DS2", "DS3", "DS4", "DS5", "DS6", "DS7", "DS8", "DS13", "DS14")
 
-
-@dataclass(frozen=True)
-class SimulationSpec:
-    n_cell_types: int = 9
-    cells_per_type: int = 300
-    decay: float = 0.8
-    mr_low_range: tuple[float, float] = (0.5, 1.5)
-    mr_high_range: tuple[float, float] = (3.5, 5.0)
-    safety_iter: int = 150
-    scale_iter: int = 10
-    dt: float = 0.01
-    noise_s: int = 1
-    technical_noise: str = "DS3"
 
 
 def _build_grn(edges: pd.DataFrame, decay: float):

@@ -1,6 +1,12 @@
+import os
+import sys
+
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+# The config checks come from this checkout's library (light: no torch, no scanpy), so
+# parsing works in a bare snakemake environment too, e.g. with --use-conda.
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 from advinterp.config import check_config, describe_validation_error
 
 try:

@@ -1,5 +1,7 @@
 """rule plot_standard_model: confusion matrix on the test cells and the training curve."""
 
+import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
+
 import anndata as ad
 import pandas as pd
 

@@ -1,5 +1,7 @@
 """rule plot_umap: UMAP of the preprocessed cells coloured by cell type (paper Fig 1a)."""
 
+import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
+
 import anndata as ad
 
 from advinterp.plots import save_figure, umap_embedding, umap_figure

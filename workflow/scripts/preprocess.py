@@ -1,5 +1,7 @@
 """rule preprocess: raw counts → normalised, HVG-selected, split and z-scored AnnData."""
 
+import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
+
 import anndata as ad
 
 from advinterp.config import preprocess_spec

@@ -1,5 +1,7 @@
 """rule sergio_network: sample a DS3-like regulatory network → network.tsv."""
 
+import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
+
 from advinterp.config import network_spec
 from advinterp.grn import generate_network
 from advinterp.io import write_tsv

@@ -1,5 +1,7 @@
 """rule sergio_simulate: network.tsv → raw.h5ad (counts + key-gene ground truth), key_genes.tsv."""
 
+import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
+
 from advinterp.config import simulation_spec
 from advinterp.grn import read_network
 from advinterp.io import write_h5ad, write_tsv

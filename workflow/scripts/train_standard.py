@@ -1,5 +1,7 @@
 """rule train_standard: preprocessed.h5ad → standard model, training history, test metrics."""
 
+import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
+
 import anndata as ad
 
 from advinterp.config import architecture, train_spec

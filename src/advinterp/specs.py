@@ -1,0 +1,95 @@
+"""Parameter objects of every step, with the checks that need no data.
+
+Pure Python on purpose: the Snakefile imports this (through ``advinterp.config``) to
+check a config when the workflow is parsed, in an environment that may have neither
+torch nor scanpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+NOISE_PRESETS = ("DS1", "DS2", "DS3", "DS4", "DS5", "DS6", "DS7", "DS8", "DS13", "DS14")
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    n_genes: int = 1200
+    n_master_regulators: int = 67
+    n_edges: int = 2700
+    n_layers: int = 4
+    max_regulators: int = 11
+    k_min: float = 1.0
+    k_max: float = 5.0
+    repressive_fraction: float = 0.5
+    hill_n: int = 2
+
+    def check(self) -> None:
+        """Raise ValueError naming the parameter when the spec cannot be realised."""
+        n_targets = self.n_genes - self.n_master_regulators
+        if self.n_master_regulators < 1 or n_targets < 1:
+            raise ValueError(
+                f"sergio.network.n_master_regulators={self.n_master_regulators} must be between 1 "
+                f"and sergio.network.n_genes - 1 = {self.n_genes - 1}"
+            )
+        if not 1 <= self.n_layers <= n_targets:
+            raise ValueError(
+                f"sergio.network.n_layers={self.n_layers} must be between 1 and the number of targets ({n_targets})"
+            )
+        lo = max(n_targets, self.n_master_regulators)
+        hi = n_targets * self.max_regulators
+        if not lo <= self.n_edges <= hi:
+            raise ValueError(
+                f"sergio.network.n_edges={self.n_edges} cannot be realised: with {n_targets} targets, "
+                f"{self.n_master_regulators} master regulators and at most "
+                f"{self.max_regulators} regulators per target it must lie in [{lo}, {hi}]"
+            )
+        if not 0 < self.k_min <= self.k_max:
+            raise ValueError(f"sergio.network.k_range=[{self.k_min}, {self.k_max}] must satisfy 0 < min <= max")
+        if not 0.0 <= self.repressive_fraction <= 1.0:
+            raise ValueError(f"sergio.network.repressive_fraction={self.repressive_fraction} must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class SimulationSpec:
+    n_cell_types: int = 9
+    cells_per_type: int = 300
+    decay: float = 0.8
+    mr_low_range: tuple[float, float] = (0.5, 1.5)
+    mr_high_range: tuple[float, float] = (3.5, 5.0)
+    safety_iter: int = 150
+    scale_iter: int = 10
+    dt: float = 0.01
+    noise_s: int = 1
+    technical_noise: str = "DS3"
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    label_key: str = "cell_type"
+    min_counts: int = 30
+    n_hvg: int = 2500
+    hvg_flavor: str = "seurat"
+    target_sum: float | None = 1e4
+    test_size: float = 0.2
+
+
+@dataclass(frozen=True)
+class Architecture:
+    hidden: tuple[int, ...] = (500, 250, 100, 80, 60, 40, 20)
+    dropout: tuple[float, ...] = (0.1, 0.0, 0.0, 0.0, 0.2, 0.0, 0.0)
+
+    def __post_init__(self):
+        if len(self.hidden) != len(self.dropout):
+            raise ValueError(
+                f"model.dropout has {len(self.dropout)} entries but model.hidden has {len(self.hidden)}: "
+                "give one dropout rate per hidden layer (0 for none)"
+            )
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    epochs: int = 100
+    batch_size: int = 500
+    learning_rate: float = 1e-3
+    eval_batch_size: int = 4096
