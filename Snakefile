@@ -11,12 +11,15 @@ include: "workflow/rules/common.smk"
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
+    attack="fgsm|pgd",
+    seed=r"\d+",
 
 
 include: "workflow/rules/sergio.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/plots.smk"
+include: "workflow/rules/robustness.smk"
 
 
 rule all:

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from toy import blobs
 
 from advinterp.device import seed_everything, select_device
 from advinterp.model import (
@@ -17,15 +18,6 @@ from advinterp.model import (
 )
 
 CPU = torch.device("cpu")
-
-
-def blobs(n_per_class=60, n_genes=30, n_classes=3, seed=0):
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(0, 2, size=(n_classes, n_genes))
-    y = np.repeat(np.arange(n_classes), n_per_class)
-    x = (centres[y] + rng.normal(size=(len(y), n_genes))).astype(np.float32)
-    test = np.arange(len(y)) % 5 == 0
-    return x[~test], y[~test], x[test], y[test]
 
 
 def test_paper_architecture():

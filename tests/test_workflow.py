@@ -9,6 +9,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from PIL import Image
 
 from advinterp.model import load_model, predict, split_data
@@ -99,14 +100,68 @@ def test_figures_logs_benchmarks(runs):
     assert "test acc" in (res / "logs/sergio/train_standard.log").read_text()
 
 
+def test_robustness_outputs(runs):
+    res = runs[0] / "results/sergio"
+    sweep = pd.read_csv(res / "robustness/sweep.tsv", sep="\t")
+    assert list(sweep.columns) == ["attack", "epsilon", "model", "evaluation", "seed", "accuracy", "macro_f1"]
+    assert set(sweep["attack"]) == {"fgsm", "pgd"} and set(sweep["seed"]) == {7, 8}
+    assert set(sweep["model"]) == {"standard", "adversarial"}
+    assert set(sweep["evaluation"]) == {"clean", "whitebox", "transfer"}
+    std = sweep[sweep["model"] == "standard"]
+    assert sorted(std["epsilon"].unique()) == [0.0, 0.25, 1.0]
+    assert set(sweep.loc[sweep["model"] == "adversarial", "epsilon"]) == {1.0}
+    assert sweep["accuracy"].between(0, 1).all() and not sweep.duplicated(
+        ["attack", "epsilon", "model", "evaluation", "seed"]).any()
+    # the sweep's seed-7 standard model is the main one: its clean accuracy is the reported one
+    metrics = json.loads((res / "metrics/standard.json").read_text())
+    clean7 = std[(std["seed"] == 7) & (std["evaluation"] == "clean")]["accuracy"]
+    assert clean7.eq(metrics["accuracy"]).all()
+
+    selected = json.loads((res / "robustness/selected_epsilon.json").read_text())
+    assert set(selected) == {"fgsm", "pgd"}
+    assert selected["pgd"]["epsilon"] == 0.25 and "config" in selected["pgd"]["rule"]  # explicit override
+    assert selected["fgsm"]["epsilon"] in (0.25, 1.0) and selected["fgsm"]["grid"]
+
+    for attack in ("fgsm", "pgd"):
+        m = json.loads((res / f"metrics/adv_{attack}.json").read_text())
+        assert METRIC_KEYS | {"whitebox_accuracy", "transfer_accuracy", "gradient_masking_suspected"} <= set(m)
+        assert m["epsilon"] == selected[attack]["epsilon"] and m["mode"] == "dynamic"
+        model, payload = load_model(res / f"models/adv_{attack}.pt")
+        assert payload["meta"]["regime"] == f"adv_{attack}"
+        assert len(pd.read_csv(res / f"models/adv_{attack}.history.tsv", sep="\t")) == 5
+
+    pres = pd.read_csv(res / "robustness/preservation.tsv", sep="\t")
+    assert set(pres["perturbation"]) == {"adversarial", "random"} and len(pres) == 2 * 2 * 3
+    imb = pd.read_csv(res / "robustness/imbalance.tsv", sep="\t")
+    assert list(imb.columns) == ["class", "n_train", "model", "evaluation", "accuracy"]
+    assert set(imb["model"]) == {"standard", "adv_fgsm", "adv_pgd"} and len(imb) == 3 * 3 * 3
+    for name in ["sweep_accuracy", "sweep_macro_f1", "preservation", "adversarial_umap", "imbalance"]:
+        assert (res / f"figures/{name}.png").stat().st_size > 10_000
+
+
 def test_second_invocation_has_nothing_to_do(repo, runs):
     proc = snakemake(repo, runs[0])
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
+def test_same_values_in_another_key_order_change_nothing(repo, runs, tmp_path):
+    # --configfile merges can reorder keys; params depend on the values only
+    config = yaml.safe_load((runs[0] / "config/config.yaml").read_text())
+
+    def reverse(value):
+        return {k: reverse(value[k]) for k in reversed(list(value))} if isinstance(value, dict) else value
+
+    layered = tmp_path / "same_values.yaml"
+    layered.write_text(yaml.safe_dump(reverse(config), sort_keys=False))
+    proc = snakemake(repo, runs[0], "-n", "--configfile", str(layered))
+    assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-2000:]
+
+
 def test_rerun_gives_identical_tables(runs):
     a, b = (r / "results/sergio" for r in runs)
-    for table in ["data/network.tsv", "data/key_genes.tsv", "models/standard.history.tsv"]:
+    for table in ["data/network.tsv", "data/key_genes.tsv", "models/standard.history.tsv", "robustness/sweep.tsv",
+                  "robustness/preservation.tsv", "robustness/imbalance.tsv", "robustness/selected_epsilon.json",
+                  "models/adv_pgd.history.tsv"]:
         assert (a / table).read_bytes() == (b / table).read_bytes(), table
     ma, mb = (json.loads((r / "metrics/standard.json").read_text()) for r in (a, b))
     ma.pop("seconds"), mb.pop("seconds")

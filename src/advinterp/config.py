@@ -6,7 +6,15 @@ config itself, and tests can build the same objects from a plain dict.
 
 from __future__ import annotations
 
-from advinterp.specs import Architecture, NetworkSpec, PreprocessSpec, SimulationSpec, TrainSpec
+from advinterp.specs import (
+    AdversarialTrainingSpec,
+    Architecture,
+    AttackSpec,
+    NetworkSpec,
+    PreprocessSpec,
+    SimulationSpec,
+    TrainSpec,
+)
 
 # Datasets the workflow knows how to make, with the obs column holding their labels.
 LABEL_KEYS = {"sergio": "cell_type"}
@@ -40,6 +48,33 @@ def architecture(config: dict) -> Architecture:
 
 def train_spec(config: dict) -> TrainSpec:
     return TrainSpec(**config["training"])
+
+
+def attack_spec(config: dict) -> AttackSpec:
+    return AttackSpec(**config["attacks"])
+
+
+def adversarial_training_spec(config: dict) -> AdversarialTrainingSpec:
+    return AdversarialTrainingSpec(**config["adversarial_training"])
+
+
+def sweep_seeds(config: dict) -> list[int]:
+    """Seeds of the models behind every sweep point: seed, seed + 1, ..."""
+    return [config["seed"] + k for k in range(config["robustness"]["seeds"])]
+
+
+def canonical(value):
+    """``value`` with every mapping's keys sorted, recursively.
+
+    Rule params are compared as text between runs; a config merged from several files
+    (``--configfile``) can list the same keys in another order, which would trigger
+    spurious reruns. Sorting makes the params depend on the values only.
+    """
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
 
 
 def describe_validation_error(err: BaseException) -> str:
@@ -78,3 +113,8 @@ def check_config(config: dict) -> None:
     for ds in config["datasets"]:
         preprocess_spec(config, ds)
     train_spec(config)
+    attack_spec(config)
+    adversarial_training_spec(config)
+    lo, hi = config["imbalance"]["drop_fraction"]
+    if not 0 <= lo <= hi < 1:
+        raise ValueError(f"imbalance.drop_fraction=[{lo}, {hi}] must satisfy 0 <= min <= max < 1")

@@ -29,6 +29,10 @@ def atomic_path(path: str | Path):
         raise
 
 
+def read_json(path: str | Path):
+    return json.loads(Path(path).read_text())
+
+
 def write_json(obj, path: str | Path) -> None:
     with atomic_path(path) as tmp, open(tmp, "w") as fh:
         json.dump(obj, fh, indent=2, sort_keys=False)

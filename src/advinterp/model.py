@@ -86,15 +86,18 @@ def train_classifier(
     x_test: np.ndarray,
     y_test: np.ndarray,
     n_classes: int,
-    arch: Architecture,
+    arch: Architecture | None,
     spec: TrainSpec,
     seed: int,
     device: torch.device,
     model: MLP | None = None,
+    perturb=None,
 ) -> TrainResult:
     """Adam + cross-entropy, shuffled mini-batches from a seeded generator.
 
-    Pass ``model`` to continue training an existing network. The history records,
+    Pass ``model`` to continue training an existing network. ``perturb(model, x, y, step)``,
+    if given, may replace each mini-batch before the update (adversarial training).
+    The history records,
     after every epoch, the mean training loss and the eval-mode accuracy on the
     training and test cells.
     """
@@ -108,6 +111,7 @@ def train_classifier(
     yt = torch.as_tensor(y_train, dtype=torch.long, device=device)
     gen = torch.Generator().manual_seed(seed)
     rows = []
+    step = 0
     start = time.perf_counter()
     for epoch in range(1, spec.epochs + 1):
         model.train()
@@ -115,8 +119,13 @@ def train_classifier(
         total = 0.0
         for i in range(0, len(xt), spec.batch_size):
             idx = order[i:i + spec.batch_size]
+            xb, yb = xt[idx], yt[idx]
+            if perturb is not None:
+                xb, yb = perturb(model, xb, yb, step)
+                model.train()
+            step += 1
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xt[idx]), yt[idx])
+            loss = loss_fn(model(xb), yb)
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(idx)
@@ -145,11 +154,15 @@ def save_model(path: str | Path, model: MLP, n_inputs: int, arch: Architecture,
         torch.save(payload, tmp)
 
 
+def payload_architecture(payload: dict) -> Architecture:
+    """The :class:`Architecture` stored in a saved model."""
+    return Architecture(**{k: tuple(v) for k, v in payload["architecture"].items()})
+
+
 def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[MLP, dict]:
     """Rebuild a model saved by :func:`save_model`; returns ``(model in eval mode, payload)``."""
     payload = torch.load(path, map_location="cpu", weights_only=False)
-    arch = Architecture(**{k: tuple(v) for k, v in payload["architecture"].items()})
-    model = MLP(payload["n_inputs"], len(payload["class_names"]), arch)
+    model = MLP(payload["n_inputs"], len(payload["class_names"]), payload_architecture(payload))
     model.load_state_dict(payload["state_dict"])
     return model.to(device).eval(), payload
 

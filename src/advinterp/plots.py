@@ -8,11 +8,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import anndata as ad  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import scanpy as sc  # noqa: E402
 import seaborn as sns  # noqa: E402
 from sklearn.metrics import confusion_matrix  # noqa: E402
 
@@ -63,16 +61,6 @@ def training_curve_figure(history: pd.DataFrame, title: str) -> plt.Figure:
     return fig
 
 
-def umap_embedding(adata: ad.AnnData, seed: int, n_pcs: int = 50, n_neighbors: int = 15) -> np.ndarray:
-    """PCA → kNN graph → UMAP on ``adata.X`` (the scaled model input), seeded."""
-    work = ad.AnnData(np.asarray(adata.X, dtype=np.float32), obs=adata.obs[[]].copy())
-    n_comps = int(min(n_pcs, work.n_obs - 1, work.n_vars - 1))
-    sc.pp.pca(work, n_comps=n_comps, random_state=seed)
-    sc.pp.neighbors(work, n_neighbors=n_neighbors, n_pcs=n_comps, random_state=seed)
-    sc.tl.umap(work, random_state=seed)
-    return work.obsm["X_umap"]
-
-
 def umap_figure(embedding: np.ndarray, labels: pd.Series, title: str) -> plt.Figure:
     """Cells in UMAP space coloured by label (paper Fig 1a)."""
     frame = pd.DataFrame({"UMAP1": embedding[:, 0], "UMAP2": embedding[:, 1], "cell type": labels.to_numpy()})
@@ -84,4 +72,120 @@ def umap_figure(embedding: np.ndarray, labels: pd.Series, title: str) -> plt.Fig
     ax.set_yticks([])
     ax.set_title(title)
     sns.despine(ax=ax)
+    return fig
+
+
+# ------------------------------------------------------------------ robustness arm
+SWEEP_LINES = [
+    # (model, evaluation, label, colour, linestyle)
+    ("standard", "whitebox", "standard model, attacked (white-box)", "tab:blue", "-"),
+    ("adversarial", "whitebox", "adversarially trained, attacked (white-box)", "tab:orange", "-"),
+    ("adversarial", "transfer", "adversarially trained, cells attacked vs standard (transfer)", "tab:orange", "--"),
+    ("adversarial", "clean", "adversarially trained, clean cells", "tab:gray", ":"),
+]
+
+
+def sweep_figure(sweep: pd.DataFrame, metric: str, title: str) -> plt.Figure:
+    """``metric`` against ε, one panel per attack; mean over seeds with a ±1 SD band (Fig. 1d,e)."""
+    attacks = list(dict.fromkeys(sweep["attack"]))
+    fig, axes = plt.subplots(1, len(attacks), figsize=(6.2 * len(attacks), 4.6), sharey=True, squeeze=False)
+    for ax, attack in zip(axes[0], attacks, strict=True):
+        sub = sweep[sweep["attack"] == attack]
+        for model, evaluation, label, colour, style in SWEEP_LINES:
+            line = sub[(sub["model"] == model) & (sub["evaluation"] == evaluation)]
+            if line.empty:
+                continue
+            stats = line.groupby("epsilon")[metric].agg(["mean", "std", "count"]).reset_index()
+            stats["std"] = stats["std"].fillna(0)
+            ax.plot(stats["epsilon"], stats["mean"], style, color=colour, marker="o", ms=3.5, label=label)
+            ax.fill_between(stats["epsilon"], stats["mean"] - stats["std"], stats["mean"] + stats["std"],
+                            color=colour, alpha=0.15, linewidth=0)
+        n_seeds = sub["seed"].nunique()
+        ax.set_title(f"{attack.upper()} ({n_seeds} seed{'s' if n_seeds > 1 else ''}, band = ±1 SD)")
+        ax.set_xlabel("ε (L∞, z-score units)")
+        ax.set_ylabel(metric.replace("_", "-").replace("macro-f1", "macro-F1"))
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(loc="lower left", fontsize=8, frameon=True)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def preservation_figure(table: pd.DataFrame, selected: dict, title: str) -> plt.Figure:
+    """Neighbour preservation and standard-model accuracy against ε, adversarial vs random sign noise."""
+    attacks = list(dict.fromkeys(table["attack"]))
+    fig, axes = plt.subplots(2, len(attacks), figsize=(6 * len(attacks), 7.5), sharex=True, squeeze=False)
+    for j, attack in enumerate(attacks):
+        sub = table[table["attack"] == attack]
+        for kind, colour in (("adversarial", "tab:red"), ("random", "tab:gray")):
+            part = sub[sub["perturbation"] == kind]
+            label = f"{attack.upper()}" if kind == "adversarial" else "random ±ε sign noise"
+            axes[0][j].plot(part["epsilon"], part["preservation"], "o-", ms=3.5, color=colour, label=label)
+            axes[1][j].plot(part["epsilon"], part["accuracy"], "o-", ms=3.5, color=colour, label=label)
+        choice = selected.get(attack, {})
+        for ax in axes[:, j]:
+            if "epsilon" in choice:
+                ax.axvline(choice["epsilon"], color="black", lw=0.8, ls="--",
+                           label=f"selected ε = {choice['epsilon']:g}")
+            ax.grid(alpha=0.3)
+        if "min_neighbour_preservation" in choice:
+            axes[0][j].axhline(choice["min_neighbour_preservation"], color="tab:blue", lw=0.8, ls=":",
+                               label="min. preservation")
+        axes[0][j].set_title(attack.upper())
+        axes[0][j].set_ylabel("kNN preservation (k-NN kept)")
+        axes[1][j].set_ylabel("standard-model accuracy")
+        axes[1][j].set_xlabel("ε (L∞, z-score units)")
+        axes[0][j].set_ylim(0, 1.02)
+        axes[1][j].set_ylim(0, 1.02)
+        axes[0][j].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def embedding_panels_figure(panels: dict[str, np.ndarray], labels: pd.Series, title: str) -> plt.Figure:
+    """Several UMAPs side by side, cells coloured by label (Fig. 1a-c)."""
+    cats = list(pd.Categorical(labels).categories)
+    palette = dict(zip(cats, sns.color_palette("tab20" if len(cats) > 10 else "tab10", len(cats)), strict=True))
+    n = len(panels)
+    ncols = min(n, 3)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols + 1.5, 4.4 * nrows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_axis_off()
+    for ax, (name, emb) in zip(axes.flat[:n], panels.items(), strict=True):
+        colours = [palette[v] for v in labels.to_numpy()]
+        ax.scatter(emb[:, 0], emb[:, 1], c=colours, s=3, linewidths=0)
+        ax.set_title(name, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    handles = [plt.Line2D([], [], marker="o", ls="", color=palette[c], label=c) for c in cats]
+    axes[0][-1].legend(handles=handles, bbox_to_anchor=(1.02, 1), loc="upper left", frameon=False,
+                       title="cell type", fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def imbalance_figure(table: pd.DataFrame, title: str) -> plt.Figure:
+    """Per-class accuracy by model, one panel per evaluation (Supp. Fig. S2b)."""
+    evaluations = list(dict.fromkeys(table["evaluation"]))
+    order = (table.drop_duplicates("class").sort_values("n_train")["class"]).tolist()
+    fig, axes = plt.subplots(1, len(evaluations), figsize=(5.2 * len(evaluations), 4.8), sharey=True,
+                             squeeze=False)
+    for ax, evaluation in zip(axes[0], evaluations, strict=True):
+        sub = table[table["evaluation"] == evaluation]
+        sns.barplot(data=sub, x="class", y="accuracy", hue="model", order=order, ax=ax)
+        ax.set_title("clean test cells" if evaluation == "clean" else f"white-box {evaluation.upper()}")
+        n_train = sub.drop_duplicates("class").set_index("class")["n_train"]
+        ax.set_xticks(range(len(order)))
+        ax.set_xticklabels([f"{c}\n(n={n_train[c]})" for c in order], rotation=45, ha="right", fontsize=8)
+        ax.set_xlabel("class (training cells)")
+        ax.set_ylim(0, 1.02)
+        ax.get_legend().remove()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    axes[0][-1].legend(handles, labels, title="model", bbox_to_anchor=(1.02, 1), loc="upper left", frameon=False)
+    fig.suptitle(title)
+    fig.tight_layout()
     return fig

@@ -93,3 +93,37 @@ class TrainSpec:
     batch_size: int = 500
     learning_rate: float = 1e-3
     eval_batch_size: int = 4096
+
+
+ATTACKS = ("fgsm", "pgd")
+TRAINING_MODES = ("static", "dynamic")
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """How attacks are run. PGD: ``pgd_steps`` steps of ``pgd_step_size`` (None = ε/4)."""
+
+    pgd_steps: int = 10
+    pgd_step_size: float | None = None
+    pgd_random_start: bool = False
+    batch_size: int = 4096
+
+
+@dataclass(frozen=True)
+class AdversarialTrainingSpec:
+    """Adversarial training, continued from the standard model for ``epochs`` epochs.
+
+    ``static``: the paper's procedure — adversarial copies of the training cells crafted
+    once against the standard model, concatenated with the clean cells. ``dynamic``:
+    Madry-style — in every mini-batch, half the cells are replaced by adversarial
+    versions crafted against the current model. PGD used for training takes
+    ``pgd_steps`` steps (evaluation uses :class:`AttackSpec`'s).
+    """
+
+    mode: str = "dynamic"
+    epochs: int = 30
+    pgd_steps: int = 5
+
+    def __post_init__(self):
+        if self.mode not in TRAINING_MODES:
+            raise ValueError(f"adversarial_training.mode={self.mode!r}; use one of {list(TRAINING_MODES)}")

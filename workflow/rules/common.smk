@@ -7,7 +7,12 @@ from snakemake.utils import validate
 # The config checks come from this checkout's library (light: no torch, no scanpy), so
 # parsing works in a bare snakemake environment too, e.g. with --use-conda.
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
-from advinterp.config import check_config, describe_validation_error
+from advinterp.config import (
+    canonical,
+    check_config,
+    describe_validation_error,
+    sweep_seeds,
+)
 
 try:
     validate(config, "../schemas/config.schema.yaml")
@@ -18,6 +23,10 @@ try:
     check_config(config)
 except ValueError as err:
     raise WorkflowError(f"invalid config: {err}") from None
+# Key order must not depend on how the config was assembled (see canonical()).
+_canonical_config = canonical(config)
+config.clear()
+config.update(_canonical_config)
 
 
 DATASETS = list(config["datasets"])
@@ -39,9 +48,56 @@ def all_outputs():
             f"results/{ds}/figures/standard.confusion.png",
             f"results/{ds}/figures/standard.training_curve.png",
         ]
+        outputs += robustness_outputs(ds)
     return outputs
 
 
 def raw_h5ad(wildcards):
     """Counts AnnData of a dataset (the simulated one for sergio)."""
     return f"results/{wildcards.dataset}/data/raw.h5ad"
+
+
+def robustness_outputs(ds):
+    """Robustness-arm targets of one dataset."""
+    outputs = [
+        f"results/{ds}/robustness/sweep.tsv",
+        f"results/{ds}/robustness/preservation.tsv",
+        f"results/{ds}/robustness/selected_epsilon.json",
+        f"results/{ds}/figures/sweep_accuracy.png",
+        f"results/{ds}/figures/sweep_macro_f1.png",
+        f"results/{ds}/figures/preservation.png",
+        f"results/{ds}/figures/adversarial_umap.png",
+    ]
+    for attack in config["robustness"]["attacks"]:
+        outputs += [
+            f"results/{ds}/models/adv_{attack}.pt",
+            f"results/{ds}/metrics/adv_{attack}.json",
+        ]
+    if ds in config["imbalance"]["datasets"]:
+        outputs += [
+            f"results/{ds}/robustness/imbalance.tsv",
+            f"results/{ds}/figures/imbalance.png",
+        ]
+    return outputs
+
+
+def seed_of(wildcards):
+    """The {seed} wildcard as an integer (params of the seeded training rule)."""
+    return int(wildcards.seed)
+
+
+def standard_model(wildcards):
+    """Standard model trained with seed {seed}: the main one for the config seed."""
+    if int(wildcards.seed) == config["seed"]:
+        return f"results/{wildcards.dataset}/models/standard.pt"
+    return f"results/{wildcards.dataset}/models/seeds/standard.seed{wildcards.seed}.pt"
+
+
+def sweep_parts(wildcards):
+    """Per-(attack, seed) sweep tables of a dataset."""
+    return expand(
+        "results/{dataset}/robustness/sweep/{attack}.seed{seed}.tsv",
+        dataset=wildcards.dataset,
+        attack=config["robustness"]["attacks"],
+        seed=sweep_seeds(config),
+    )

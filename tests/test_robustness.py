@@ -1,0 +1,154 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from toy import toy
+
+from advinterp.adversarial import (
+    MASKING_GAP,
+    adversarial_train,
+    gradient_masking_suspected,
+    train_adversarial_regime,
+    whitebox_accuracy,
+)
+from advinterp.model import predict
+from advinterp.robustness import (
+    IMBALANCE_COLUMNS,
+    PRESERVATION_COLUMNS,
+    SWEEP_COLUMNS,
+    combine_sweeps,
+    epsilon_sweep,
+    imbalance_experiment,
+    imbalanced_training_mask,
+    neighbour_preservation,
+    preservation_table,
+    select_epsilon,
+)
+from advinterp.specs import AdversarialTrainingSpec, Architecture, AttackSpec, TrainSpec
+
+CPU = torch.device("cpu")
+FAST = TrainSpec(epochs=10, batch_size=32)
+
+
+def test_preservation_identity_and_noise():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 10))
+    assert neighbour_preservation(x, x.copy(), k=15) == 1.0
+    noisy = x + rng.normal(scale=1e4, size=x.shape)
+    chance = 15 / 299
+    assert neighbour_preservation(x, noisy, k=15) < 3 * chance
+    assert neighbour_preservation(x, x + rng.normal(scale=0.01, size=x.shape), k=15) > 0.9
+
+
+@pytest.mark.parametrize("mode", ["static", "dynamic"])
+def test_adversarial_training_modes(mode):
+    model, data = toy()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    spec = AdversarialTrainingSpec(mode=mode, epochs=8, pgd_steps=3)
+    res = adversarial_train(model, data.x_train, data.y_train, data.x_test, data.y_test, "pgd", 1.0, spec,
+                            AttackSpec(), FAST, seed=0, device=CPU)
+    for k, v in model.state_dict().items():  # the standard model is left untouched
+        assert torch.equal(v, before[k])
+    assert len(res.history) == 8
+    n = len(data.x_train)
+    assert res.extra["n_train_adversarial"] == (n if mode == "static" else 8 * (n - n // 2))
+    # training against the attack makes the model more robust to it, white-box
+    std = whitebox_accuracy(model, data.x_test, data.y_test, "pgd", 1.0, AttackSpec(), CPU)
+    adv = whitebox_accuracy(res.model, data.x_test, data.y_test, "pgd", 1.0, AttackSpec(), CPU)
+    assert adv > std
+
+
+def test_masking_flag():
+    assert gradient_masking_suspected(0.9, 0.1)
+    assert not gradient_masking_suspected(0.5, 0.5 - MASKING_GAP + 0.01)
+    assert not gradient_masking_suspected(0.2, 0.4)
+
+
+def test_regime_metrics_are_whitebox():
+    model, data = toy()
+    spec = AdversarialTrainingSpec(mode="dynamic", epochs=5, pgd_steps=2)
+    res, m = train_adversarial_regime(model, data, "fgsm", 0.5, spec, AttackSpec(), FAST, 0, CPU)
+    assert {"accuracy", "macro_f1", "per_class_f1", "n_train", "n_test", "device", "seconds", "whitebox_accuracy",
+            "transfer_accuracy", "gradient_masking_suspected", "epsilon", "mode"} <= set(m)
+    assert m["whitebox_accuracy"] == pytest.approx(
+        whitebox_accuracy(res.model, data.x_test, data.y_test, "fgsm", 0.5, AttackSpec(), CPU))
+    assert m["accuracy"] == pytest.approx((predict(res.model, data.x_test, CPU) == data.y_test).mean())
+
+
+def test_sweep_schema():
+    model, data = toy()
+    table = epsilon_sweep(model, data, "fgsm", [0.0, 1.5], [1.5], AdversarialTrainingSpec(epochs=3),
+                          AttackSpec(), FAST, seed=3, device=CPU)
+    assert list(table.columns) == SWEEP_COLUMNS
+    assert set(table["model"]) == {"standard", "adversarial"}
+    assert set(table["evaluation"]) == {"clean", "whitebox", "transfer"}
+    assert set(table.loc[table["model"] == "adversarial", "epsilon"]) == {1.5}
+    assert (table["seed"] == 3).all() and table["accuracy"].between(0, 1).all()
+    std = table[table["model"] == "standard"].set_index(["epsilon", "evaluation"])["accuracy"]
+    assert std[(0.0, "whitebox")] == std[(0.0, "clean")]  # ε = 0 is no attack
+    assert std[(1.5, "whitebox")] < std[(1.5, "clean")]
+
+
+def test_combine_sweeps(tmp_path):
+    rows = pd.DataFrame([("pgd", 0.1, "adversarial", "whitebox", 1, 0.5, 0.4),
+                         ("fgsm", 0.1, "standard", "whitebox", 0, 0.6, 0.5)], columns=SWEEP_COLUMNS)
+    rows.iloc[[0]].to_csv(tmp_path / "a.tsv", sep="\t", index=False)
+    rows.iloc[[1]].to_csv(tmp_path / "b.tsv", sep="\t", index=False)
+    out = combine_sweeps([tmp_path / "a.tsv", tmp_path / "b.tsv"])
+    assert list(out.columns) == SWEEP_COLUMNS and out["attack"].tolist() == ["fgsm", "pgd"]
+    rows.drop(columns="seed").to_csv(tmp_path / "c.tsv", sep="\t", index=False)
+    with pytest.raises(ValueError, match="columns"):
+        combine_sweeps([tmp_path / "c.tsv"])
+
+
+def test_preservation_table_schema():
+    model, data = toy()
+    x_all = np.concatenate([data.x_train, data.x_test])
+    table = preservation_table(model, x_all, data, ["fgsm", "pgd"], [0.0, 1.5, 5.0], AttackSpec(), 5, 10, 0, CPU)
+    assert list(table.columns) == PRESERVATION_COLUMNS
+    assert len(table) == 2 * 2 * 3
+    assert (table.loc[table["epsilon"] == 0, "preservation"] == 1.0).all()
+    adv = table[(table["attack"] == "pgd") & (table["perturbation"] == "adversarial")].set_index("epsilon")
+    assert adv.loc[5.0, "preservation"] < adv.loc[1.5, "preservation"]
+    assert adv.loc[1.5, "accuracy_drop"] > 0
+
+
+def selection_table():
+    return pd.DataFrame({
+        "attack": "fgsm", "perturbation": "adversarial",
+        "epsilon": [0.0, 0.1, 0.5, 1.0, 2.0],
+        "preservation": [1.0, 0.9, 0.7, 0.45, 0.3],
+        "accuracy": [0.95, 0.9, 0.6, 0.4, 0.3],
+        "accuracy_drop": [0.0, 0.05, 0.35, 0.55, 0.65],
+    })
+
+
+def test_select_epsilon_rule_fallbacks_and_override():
+    t = selection_table()
+    choice = select_epsilon(t, "fgsm", 0.5, 0.2)
+    assert choice["epsilon"] == 0.5 and choice["rule"].startswith("largest epsilon")
+    assert [g["epsilon"] for g in choice["grid"]] == [0.1, 0.5, 1.0, 2.0]
+    assert select_epsilon(t, "fgsm", 0.4, 0.2)["epsilon"] == 1.0
+    fallback = select_epsilon(t, "fgsm", 0.8, 0.2)
+    assert fallback["epsilon"] == 0.1 and fallback["rule"].startswith("fallback")
+    assert select_epsilon(t, "fgsm", 0.99, 0.2)["epsilon"] == 0.1
+    over = select_epsilon(t, "fgsm", 0.5, 0.2, override=1.2)
+    assert over["epsilon"] == 1.2 and "config" in over["rule"]
+
+
+def test_imbalance_mask_and_experiment():
+    _, data = toy()
+    keep, fractions = imbalanced_training_mask(data.y_train, 2, (0.75, 0.85), seed=1)
+    assert len(fractions) == 2
+    for c, f in fractions.items():
+        n = (data.y_train == c).sum()
+        assert 0.75 <= f <= 0.85
+        assert (data.y_train[keep] == c).sum() == n - round(f * n)
+    table, dropped = imbalance_experiment(data, {"fgsm": 0.5, "pgd": 0.5}, 1, (0.8, 0.8), Architecture(
+        hidden=(16,), dropout=(0.0,)), FAST, AdversarialTrainingSpec(epochs=3, pgd_steps=2), AttackSpec(), 0, CPU)
+    assert list(table.columns) == IMBALANCE_COLUMNS
+    assert set(table["model"]) == {"standard", "adv_fgsm", "adv_pgd"}
+    assert set(table["evaluation"]) == {"clean", "fgsm", "pgd"}
+    assert len(table) == 3 * 3 * 3 and len(dropped) == 1
+    thinned = table.loc[table["class"] == next(iter(dropped)), "n_train"].iloc[0]
+    assert thinned < table["n_train"].max()
