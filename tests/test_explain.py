@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 from captum.attr import DeepLiftShap
-from toy import toy
 from torch import nn
+from toy import toy
 
 from advinterp.explain import REGISTRY, ActivationMaximization, make_explainer
 
