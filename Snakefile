@@ -13,6 +13,8 @@ wildcard_constraints:
     dataset="|".join(DATASETS),
     attack="fgsm|pgd",
     seed=r"\d+",
+    regime="standard|adv_fgsm|adv_pgd",
+    method="|".join(config["interpretability"]["methods"]),
 
 
 include: "workflow/rules/sergio.smk"
@@ -20,6 +22,7 @@ include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/plots.smk"
 include: "workflow/rules/robustness.smk"
+include: "workflow/rules/interpretability.smk"
 
 
 rule all:

@@ -48,3 +48,12 @@ def test_cross_key_checks(default):
     default["model"]["dropout"] = [0.1]
     with pytest.raises(ValueError, match="model.dropout"):
         check_config(default)
+
+
+def test_schema_lists_the_registered_methods(repo):
+    from advinterp.specs import EXPLAIN_METHODS
+
+    schema = yaml.safe_load((repo / SCHEMA).read_text())
+    methods = schema["properties"]["interpretability"]["properties"]["methods"]["items"]["enum"]
+    assert methods == list(EXPLAIN_METHODS)
+    assert set(schema["properties"]["interpretability"]["properties"]["params"]["properties"]) == set(EXPLAIN_METHODS)

@@ -71,3 +71,29 @@ def test_select_cells():
     idx = select_cells(labels, 5, seed=1)
     assert (labels[idx] == 0).sum() == 5 and (labels[idx] == 1).sum() == 3
     np.testing.assert_array_equal(idx, select_cells(labels, 5, seed=1))
+
+
+def test_recovery_table_by_hand():
+    from advinterp.consensus import RECOVERY_COLUMNS, recovery_table
+
+    genes = pd.Index(["g1", "g2", "g3", "g4"], name="gene")
+    imp = {
+        "m1": pd.DataFrame({"A": [4, 3, 2, 1], "B": [1, 2, 3, 4]}, index=genes, dtype=float),
+        "m2": pd.DataFrame({"A": [3, 4, 1, 2], "B": [4, 3, 2, 1]}, index=genes, dtype=float),
+    }
+    key_all = pd.Series([True, False, False, True], index=genes)
+    key_class = pd.DataFrame({"A": [True, False, False, False], "B": [False, False, False, True]}, index=genes)
+    t_stat = pd.DataFrame({"A": [1, 2, 3, 4], "B": [4, 3, 2, 1]}, index=genes, dtype=float)
+    table = recovery_table({("standard", 0): imp}, key_all, key_class, t_stat, top_n=2, baseline_seed=0)
+    assert list(table.columns) == RECOVERY_COLUMNS
+    # (2 methods + consensus) x 2 truths x 2 classes, plus t_statistic and random for each truth x class
+    assert len(table) == 3 * 2 * 2 + 2 * 2 * 2
+    row = table.set_index(["regime", "method", "ground_truth", "class"])
+    assert row.loc[("standard", "m1", "all_mr", "A"), "n_key_in_top"] == 1  # g1, g2
+    assert row.loc[("standard", "m1", "class_mr", "B"), "n_key_in_top"] == 1  # g4, g3
+    assert row.loc[("standard", "m2", "class_mr", "B"), "n_key_in_top"] == 0  # g1, g2
+    # consensus for A: g1 and g2 both get 2 votes → top 2 = {g1, g2}
+    assert row.loc[("standard", "consensus", "all_mr", "A"), "n_key_in_top"] == 1
+    assert row.loc[("baseline", "t_statistic", "all_mr", "A"), "n_key_in_top"] == 1  # g4, g3
+    assert row.loc[("baseline", "random", "all_mr", "A"), "n_key_expected"] == pytest.approx(2 * 2 / 4)
+    assert row.loc[("standard", "m1", "all_mr", "A"), "auroc"] == pytest.approx(0.5)  # g1 top, g4 bottom

@@ -139,6 +139,40 @@ def test_robustness_outputs(runs):
         assert (res / f"figures/{name}.png").stat().st_size > 10_000
 
 
+def test_interpretability_outputs(runs):
+    res = runs[0] / "results/sergio"
+    methods = ["saliency", "activation_maximization", "lime", "shap_gradient", "shap_deep", "shap_kernel"]
+    genes = list(ad.read_h5ad(res / "data/preprocessed.h5ad").var_names)
+    for regime in ("standard", "adv_fgsm", "adv_pgd"):
+        tables = {m: pd.read_csv(res / f"explain/{regime}/{m}.tsv", sep="\t", index_col=0) for m in methods}
+        for m, t in tables.items():
+            assert list(t.index) == genes and list(t.columns) == ["type_0", "type_1", "type_2"], m
+            assert np.isfinite(t.to_numpy()).all() and (t.to_numpy() >= 0).all()
+        votes = pd.read_csv(res / f"consensus/{regime}.tsv", sep="\t", index_col=0)
+        assert votes.to_numpy().max() <= len(methods)
+        # every method puts exactly top_n = 5 genes in each class's vote (ties can add more)
+        assert (votes.sum() >= 5 * len(methods)).all()
+        ranked = pd.read_csv(res / f"consensus/{regime}.ranked.tsv", sep="\t")
+        assert list(ranked.columns) == ["class", "rank", "gene", "votes", "mean_rank"]
+        first = ranked[ranked["class"] == "type_0"]
+        assert first["votes"].is_monotonic_decreasing and first["rank"].tolist() == list(range(1, len(genes) + 1))
+        assert (res / f"figures/consensus_{regime}.png").exists()
+    rec = pd.read_csv(res / "keygenes/recovery.tsv", sep="\t")
+    assert list(rec.columns) == ["regime", "method", "ground_truth", "class", "seed", "top_n", "n_key_in_top",
+                                 "n_key_expected", "auroc", "auprc"]
+    assert set(rec["method"]) == set(methods) | {"consensus", "random", "t_statistic"}
+    assert set(rec["regime"]) == {"standard", "adv_fgsm", "adv_pgd", "baseline"}
+    assert set(rec["ground_truth"]) == {"all_mr", "class_mr"}
+    assert set(rec.loc[rec["regime"] != "baseline", "seed"]) == {7, 8}
+    models = rec[rec["regime"] != "baseline"]
+    assert len(models) == 3 * 2 * (len(methods) + 1) * 2 * 3  # regimes x seeds x methods x truths x classes
+    assert models["n_key_in_top"].between(0, 5).all() and models["auroc"].dropna().between(0, 1).all()
+    # AUROC is undefined only where a class has no key gene among the model's genes
+    assert (models.loc[models["auroc"].isna(), "n_key_expected"] == 0).all()
+    for name in ["keygenes_all_mr", "keygenes_class_mr", "keygenes_auroc"]:
+        assert (res / f"figures/{name}.png").stat().st_size > 10_000
+
+
 def test_second_invocation_has_nothing_to_do(repo, runs):
     proc = snakemake(repo, runs[0])
     assert "Nothing to be done" in proc.stdout + proc.stderr
@@ -161,7 +195,8 @@ def test_rerun_gives_identical_tables(runs):
     a, b = (r / "results/sergio" for r in runs)
     for table in ["data/network.tsv", "data/key_genes.tsv", "models/standard.history.tsv", "robustness/sweep.tsv",
                   "robustness/preservation.tsv", "robustness/imbalance.tsv", "robustness/selected_epsilon.json",
-                  "models/adv_pgd.history.tsv"]:
+                  "models/adv_pgd.history.tsv", "keygenes/recovery.tsv", "consensus/adv_pgd.ranked.tsv",
+                  "explain/standard/shap_kernel.tsv", "explain/adv_fgsm/lime.tsv"]:
         assert (a / table).read_bytes() == (b / table).read_bytes(), table
     ma, mb = (json.loads((r / "metrics/standard.json").read_text()) for r in (a, b))
     ma.pop("seconds"), mb.pop("seconds")

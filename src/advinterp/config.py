@@ -118,3 +118,8 @@ def check_config(config: dict) -> None:
     lo, hi = config["imbalance"]["drop_fraction"]
     if not 0 <= lo <= hi < 1:
         raise ValueError(f"imbalance.drop_fraction=[{lo}, {hi}] must satisfy 0 <= min <= max < 1")
+
+
+def explain_params(config: dict) -> dict:
+    """Per-method parameters of the explainers (``interpretability.params``)."""
+    return {name: dict(p) for name, p in config["interpretability"]["params"].items()}

@@ -115,3 +115,76 @@ def random_baseline(is_key: pd.Series, top_n: int) -> dict:
     n_genes, n_key = len(is_key), int(is_key.sum())
     return {"top_n": int(top_n), "n_key_in_top": top_n * n_key / n_genes, "n_key_expected": top_n * n_key / n_genes,
             "auroc": 0.5, "auprc": n_key / n_genes}
+
+
+def explain_model(model, data, methods: list[str], params: dict, cells_per_class: int, background_cells: int,
+                  seed: int) -> dict[str, pd.DataFrame]:
+    """Per-class importance (genes x classes) of every method for one trained model.
+
+    Explains up to ``cells_per_class`` test cells of each class (drawn with ``seed``),
+    targeting their true class, against ``background_cells`` training cells.
+    """
+    from advinterp.explain import make_explainer
+
+    cells = select_cells(data.y_test, cells_per_class, seed)
+    rng = np.random.default_rng(seed)
+    n_bg = min(background_cells, len(data.x_train))
+    background = data.x_train[np.sort(rng.choice(len(data.x_train), size=n_bg, replace=False))]
+    x, t = data.x_test[cells], data.y_test[cells]
+    out = {}
+    for name in methods:
+        attributions = make_explainer(name, params.get(name))(model, x, t, background, seed=seed)
+        out[name] = class_importance(attributions, t, data.class_names, data.gene_names)
+    return out
+
+
+def recovery_table(importances: dict[tuple[str, int], dict[str, pd.DataFrame]], key_all: pd.Series,
+                   key_class: pd.DataFrame, t_statistic: pd.DataFrame, top_n: int, baseline_seed: int) -> pd.DataFrame:
+    """Rows of ``recovery.tsv``: every (regime, seed) x method (+ consensus) x ground truth x class,
+    plus the model-free baselines ``random`` and ``t_statistic`` (regime ``baseline``)."""
+    truths = {"all_mr": lambda cls: key_all, "class_mr": lambda cls: key_class[cls]}
+    rows = []
+
+    def add(regime, method, seed, cls, score):
+        for truth, key_of in truths.items():
+            m = recovery_metrics(score, key_of(cls), top_n)
+            rows.append({"regime": regime, "method": method, "ground_truth": truth, "class": cls, "seed": seed, **m})
+
+    for (regime, seed), by_method in importances.items():
+        _, ranked = consensus(by_method, top_n)
+        for cls in key_class.columns:
+            for method, imp in by_method.items():
+                add(regime, method, seed, cls, imp[cls])
+            genes = next(iter(by_method.values())).index
+            add(regime, "consensus", seed, cls, consensus_score(ranked, cls, genes))
+    for cls in key_class.columns:
+        add("baseline", "t_statistic", baseline_seed, cls, t_statistic[cls])
+        for truth, key_of in truths.items():
+            rows.append({"regime": "baseline", "method": "random", "ground_truth": truth, "class": cls,
+                         "seed": baseline_seed, **random_baseline(key_of(cls).reindex(t_statistic.index)
+                                                                  .fillna(False).astype(bool), top_n)})
+    return pd.DataFrame(rows, columns=RECOVERY_COLUMNS)
+
+
+def read_importances(methods: list[str], paths) -> dict[str, pd.DataFrame]:
+    """Method → genes x classes importance, from the per-method TSVs (same order as ``methods``)."""
+    return {m: pd.read_csv(p, sep="\t", index_col=0) for m, p in zip(methods, paths, strict=True)}
+
+
+def recovery_for_dataset(adata, importances: dict[tuple[str, int], dict[str, pd.DataFrame]], top_n: int,
+                         seed: int) -> pd.DataFrame:
+    """:func:`recovery_table` with the ground truth and the t-statistic baseline taken from a
+    preprocessed SERGIO AnnData (``var['is_key_gene']``, ``varm['class_key_gene']``)."""
+    if "is_key_gene" not in adata.var or "class_key_gene" not in adata.varm:
+        raise ValueError("key-gene recovery needs var['is_key_gene'] and varm['class_key_gene'] (SERGIO data)")
+    label_key = adata.uns["preprocess"]["label_key"]
+    labels = adata.obs[label_key].astype("category")
+    classes = [str(c) for c in labels.cat.categories]
+    genes = pd.Index(adata.var_names, name="gene")
+    key_all = pd.Series(adata.var["is_key_gene"].to_numpy(dtype=bool), index=genes)
+    key_class = pd.DataFrame(adata.varm["class_key_gene"], index=adata.var_names).astype(bool)
+    key_class.index = genes
+    train = (adata.obs["split"] == "train").to_numpy()
+    t_stat = t_statistic_importance(np.asarray(adata.X)[train], labels.cat.codes.to_numpy()[train], classes,
+                                    list(genes))
+    return recovery_table(importances, key_all, key_class[classes], t_stat, top_n, seed)

@@ -189,3 +189,89 @@ def imbalance_figure(table: pd.DataFrame, title: str) -> plt.Figure:
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# ------------------------------------------------------------- interpretability arm
+def consensus_heatmap_figure(votes: pd.DataFrame, title: str, max_genes: int = 60) -> plt.Figure:
+    """Clustered heatmap of consensus importance scores (paper Figs. 3c/4c style).
+
+    Rows: the ``max_genes`` genes with the most votes summed over classes (ties by name).
+    """
+    total = votes.sum(axis=1)
+    keep = total[total > 0].sort_values(ascending=False, kind="stable").index[:max_genes]
+    sub = votes.loc[sorted(keep, key=lambda g: (-total[g], g))]
+    if len(sub) < 2:
+        fig, ax = plt.subplots(figsize=(6, 3))
+        ax.text(0.5, 0.5, "fewer than two genes received votes", ha="center", va="center")
+        ax.set_axis_off()
+        fig.suptitle(title)
+        return fig
+    grid = sns.clustermap(sub, cmap="rocket_r", linewidths=0.2, figsize=(0.55 * sub.shape[1] + 4, 0.22 * len(sub) + 3),
+                          cbar_kws={"label": "methods voting (consensus score)"}, yticklabels=True,
+                          method="average", metric="euclidean")
+    grid.ax_heatmap.set_xlabel("cell type")
+    grid.ax_heatmap.set_ylabel(f"gene (top {len(sub)} by total votes)")
+    grid.ax_heatmap.tick_params(axis="y", labelsize=7)
+    grid.figure.suptitle(title, y=1.02)
+    return grid.figure
+
+
+def keygenes_figure(table: pd.DataFrame, ground_truth: str, title: str) -> plt.Figure:
+    """Key genes in each method's top N per class, one panel per method (Fig. 2a-e).
+
+    Bars: mean over seeds per regime, error bars ±1 SD; grey line: the random expectation;
+    black crosses: the model-free t-statistic ranking.
+    """
+    sub = table[table["ground_truth"] == ground_truth]
+    models = sub[sub["regime"] != "baseline"]
+    methods = list(dict.fromkeys(models["method"]))
+    classes = list(dict.fromkeys(sub["class"]))
+    base = sub[sub["regime"] == "baseline"]
+    expected = base[base["method"] == "random"].set_index("class")["n_key_expected"].reindex(classes)
+    tstat = base[base["method"] == "t_statistic"].set_index("class")["n_key_in_top"].reindex(classes)
+    ncols = min(3, len(methods))
+    nrows = -(-len(methods) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.4 * ncols, 3.8 * nrows), sharey=True, squeeze=False)
+    regimes = list(dict.fromkeys(models["regime"]))
+    width = 0.8 / max(len(regimes), 1)
+    xs = np.arange(len(classes))
+    for ax in axes.flat[len(methods):]:
+        ax.set_axis_off()
+    for ax, method in zip(axes.flat, methods, strict=False):
+        m = models[models["method"] == method]
+        stats = m.groupby(["regime", "class"])["n_key_in_top"].agg(["mean", "std"]).fillna(0)
+        for i, regime in enumerate(regimes):
+            if regime not in stats.index.get_level_values(0):
+                continue
+            s = stats.loc[regime].reindex(classes)
+            ax.bar(xs + (i - (len(regimes) - 1) / 2) * width, s["mean"], width, yerr=s["std"], capsize=2,
+                   label=regime)
+        ax.plot(xs, expected.to_numpy(), color="gray", lw=1.5, label="random expectation")
+        ax.plot(xs, tstat.to_numpy(), "kx", label="t-statistic (no model)")
+        ax.set_title(method)
+        ax.set_xticks(xs)
+        ax.set_xticklabels(classes, rotation=45, ha="right", fontsize=8)
+        ax.set_ylabel(f"key genes in top {int(sub['top_n'].iloc[0])}")
+        ax.set_ylim(bottom=0)
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(f"{title} (ground truth: {ground_truth}; bars: mean ± SD over seeds)")
+    fig.tight_layout()
+    return fig
+
+
+def keygene_auroc_figure(table: pd.DataFrame, title: str) -> plt.Figure:
+    """Mean AUROC (over classes and seeds) by method x regime, one panel per ground truth."""
+    truths = list(dict.fromkeys(table["ground_truth"]))
+    fig, axes = plt.subplots(1, len(truths), figsize=(5.5 * len(truths), 5), squeeze=False)
+    for ax, truth in zip(axes[0], truths, strict=True):
+        sub = table[table["ground_truth"] == truth]
+        grid = sub.pivot_table(index="method", columns="regime", values="auroc", aggfunc="mean")
+        order = [m for m in dict.fromkeys(sub["method"]) if m in grid.index]
+        cols = [c for c in dict.fromkeys(sub["regime"]) if c in grid.columns]
+        sns.heatmap(grid.loc[order, cols], annot=True, fmt=".2f", cmap="vlag", center=0.5, vmin=0.3, vmax=1.0,
+                    ax=ax, cbar_kws={"label": "AUROC"})
+        ax.set_title(truth)
+        ax.set_xlabel("regime")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

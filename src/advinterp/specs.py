@@ -127,3 +127,9 @@ class AdversarialTrainingSpec:
     def __post_init__(self):
         if self.mode not in TRAINING_MODES:
             raise ValueError(f"adversarial_training.mode={self.mode!r}; use one of {list(TRAINING_MODES)}")
+
+
+# Names in advinterp.explain's registry; the config schema lists the same (tests check both).
+EXPLAIN_METHODS = ("saliency", "activation_maximization", "lime", "shap_gradient", "shap_deep", "shap_kernel",
+                   "deeplift", "integrated_gradients", "smoothgrad")
+REGIMES = ("standard", "adv_fgsm", "adv_pgd")

@@ -49,6 +49,7 @@ def all_outputs():
             f"results/{ds}/figures/standard.training_curve.png",
         ]
         outputs += robustness_outputs(ds)
+        outputs += interpretability_outputs(ds)
     return outputs
 
 
@@ -101,3 +102,61 @@ def sweep_parts(wildcards):
         attack=config["robustness"]["attacks"],
         seed=sweep_seeds(config),
     )
+
+
+def interpretability_seeds():
+    """Seeds of the models behind key-gene recovery: seed, seed + 1, ..."""
+    return [config["seed"] + k for k in range(config["interpretability"]["seeds"])]
+
+
+def interpretability_outputs(ds):
+    """Interpretability-arm targets of one dataset."""
+    regimes = config["interpretability"]["regimes"]
+    outputs = [f"results/{ds}/consensus/{r}.tsv" for r in regimes]
+    outputs += [f"results/{ds}/consensus/{r}.ranked.tsv" for r in regimes]
+    outputs += [f"results/{ds}/figures/consensus_{r}.png" for r in regimes]
+    if ds == "sergio":
+        outputs += [
+            "results/sergio/keygenes/recovery.tsv",
+            "results/sergio/figures/keygenes_all_mr.png",
+            "results/sergio/figures/keygenes_class_mr.png",
+            "results/sergio/figures/keygenes_auroc.png",
+        ]
+    return outputs
+
+
+def regime_model(wildcards):
+    """Model of {regime} trained with {seed} (the main models for the config seed)."""
+    ds, regime, seed = wildcards.dataset, wildcards.regime, int(wildcards.seed)
+    if seed == config["seed"]:
+        return f"results/{ds}/models/{regime}.pt"
+    return f"results/{ds}/models/seeds/{regime}.seed{seed}.pt"
+
+
+def explain_tables(dataset, regime, seed):
+    """Per-method importance tables of one (regime, seed)."""
+    folder = (
+        f"results/{dataset}/explain/{regime}"
+        if seed == config["seed"]
+        else f"results/{dataset}/explain/seeds/seed{seed}/{regime}"
+    )
+    return [f"{folder}/{m}.tsv" for m in config["interpretability"]["methods"]]
+
+
+def regime_model_main(wildcards):
+    """Model of {regime} trained with the config seed."""
+    return f"results/{wildcards.dataset}/models/{wildcards.regime}.pt"
+
+
+def explain_main(wildcards):
+    """Importance tables of {regime} for the config seed (the consensus of the main models)."""
+    return explain_tables(wildcards.dataset, wildcards.regime, config["seed"])
+
+
+def explain_all(wildcards):
+    """Importance tables of every regime and seed, keyed '{regime}__seed{seed}' (key-gene recovery)."""
+    return {
+        f"{r}__seed{s}": explain_tables(wildcards.dataset, r, s)
+        for r in config["interpretability"]["regimes"]
+        for s in interpretability_seeds()
+    }

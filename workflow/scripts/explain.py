@@ -1,0 +1,25 @@
+"""rules explain / explain_seed: per-class importance (genes x classes) of every method for one model."""
+
+import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
+
+import anndata as ad
+
+from advinterp.config import explain_params
+from advinterp.consensus import explain_model
+from advinterp.device import seed_everything, select_device
+from advinterp.io import write_tsv
+from advinterp.model import load_model, split_data
+from advinterp.smk import setup_logging
+
+smk = snakemake  # noqa: F821
+log = setup_logging(smk)
+seed_everything(smk.params.seed, threads=smk.threads)
+device = select_device(smk.params.device)
+cfg = smk.params.interpretability
+model, _ = load_model(smk.input.model, device)
+importances = explain_model(model, split_data(ad.read_h5ad(smk.input.data)), cfg["methods"],
+                            explain_params({"interpretability": cfg}), cfg["cells_per_class"],
+                            cfg["background_cells"], smk.params.seed)
+for method, path in zip(cfg["methods"], smk.output, strict=True):
+    log.info("%s: top gene per class %s", method, importances[method].idxmax().to_dict())
+    write_tsv(importances[method], path, index=True)
