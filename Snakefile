@@ -14,7 +14,6 @@ wildcard_constraints:
     attack="fgsm|pgd",
     seed=r"\d+",
     regime="standard|adv_fgsm|adv_pgd",
-    method="|".join(config["interpretability"]["methods"]),
 
 
 include: "workflow/rules/sergio.smk"
