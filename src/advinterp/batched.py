@@ -11,8 +11,7 @@ one batched model evaluation on the device:
   bin's mean and SD; the interpretable representation is "same bin as the cell"; sample
   weights ``sqrt(exp(-d²/w²))`` with d the Euclidean distance in that binary space and
   w = 0.75·sqrt(genes); the explanation is the weighted ridge (α = 1, intercept) fit of
-  the target-class probability on the binary features. Perturbed values do not depend
-  on the explained cell, so one set of model evaluations serves a whole batch of cells.
+  the target-class probability on the binary features, solved for a batch of cells at once.
 - Kernel SHAP (``shap.KernelExplainer`` with ``l1_reg=False``): coalitions sampled from
   the Shapley kernel (sizes ∝ (M-1)/(s(M-s)), paired with their complements), the
   model evaluated with absent genes taken from each weighted background point (k-means
@@ -27,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy import stats
+from scipy import special
 from torch import nn
 
 
@@ -82,8 +81,11 @@ class QuartileBins:
         # rather than the value itself; kept here so that both implementations agree.
         values = np.array(a)
         differ = a != b
-        values[differ] = stats.truncnorm.rvs(a[differ], b[differ], loc=mean[differ], scale=std[differ],
-                                             random_state=rng)
+        # truncated normal by inverse CDF (the distribution of scipy's truncnorm.rvs, vectorised)
+        lo, hi = special.ndtr(a[differ]), special.ndtr(b[differ])
+        u = lo + rng.random(lo.shape) * (hi - lo)
+        draws = special.ndtri(np.clip(u, 1e-300, 1 - 1e-16))
+        values[differ] = mean[differ] + std[differ] * np.clip(draws, a[differ], b[differ])
         return bins, values
 
 
@@ -94,19 +96,22 @@ def lime_batched(model: nn.Module, inputs: np.ndarray, target: np.ndarray, backg
     rng = np.random.default_rng(seed)
     quart = QuartileBins(background)
     n_genes = inputs.shape[1]
-    bins, values = quart.sample(num_samples - 1, rng)
-    p_shared = _probabilities(model, torch.as_tensor(values, dtype=torch.float32), eval_batch)
     p_cells = _probabilities(model, torch.as_tensor(np.asarray(inputs), dtype=torch.float32), eval_batch)
     width = 0.75 * np.sqrt(n_genes)
     cell_bins = quart.discretize(np.asarray(inputs))
-    bins_t = torch.as_tensor(bins)
     out = np.zeros((len(inputs), n_genes))
     for start in range(0, len(inputs), cell_batch):
         idx = np.arange(start, min(start + cell_batch, len(inputs)))
-        same = (bins_t[None, :, :] == torch.as_tensor(cell_bins[idx])[:, None, :]).float()  # c x S-1 x M
+        # every cell gets its own perturbations, as in lime (shared ones would make the noise of
+        # all cells of a class correlated, so averaging over cells would not reduce it)
+        samples = [quart.sample(num_samples - 1, rng) for _ in idx]
+        bins_t = torch.as_tensor(np.stack([b for b, _ in samples]))  # c x S-1 x M
+        values = torch.as_tensor(np.concatenate([v for _, v in samples]), dtype=torch.float32)
+        p_pert = _probabilities(model, values, eval_batch).reshape(len(idx), num_samples - 1, -1)
+        same = (bins_t == torch.as_tensor(cell_bins[idx])[:, None, :]).float()  # c x S-1 x M
         z = torch.cat([torch.ones(len(idx), 1, n_genes), same], dim=1)  # c x S x M
         t = torch.as_tensor(target[idx])
-        y = torch.cat([p_cells[idx, t][:, None], p_shared[:, t].T], dim=1)  # c x S (float64)
+        y = torch.cat([p_cells[idx, t][:, None], p_pert[torch.arange(len(idx)), :, t]], dim=1)  # c x S
         d2 = (1.0 - z.double()).sum(dim=2)  # squared Euclidean distance to the all-ones row
         raw_w = torch.sqrt(torch.exp(-d2 / width**2))
         w = raw_w / raw_w.sum(dim=1, keepdim=True)
