@@ -21,7 +21,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from advinterp.attacks import attack, fgsm, pgd
+from advinterp.attacks import attack
 from advinterp.model import MLP, TrainResult, classification_metrics, predict, train_classifier
 from advinterp.specs import AdversarialTrainingSpec, AttackSpec, TrainSpec
 
@@ -98,10 +98,8 @@ def gradient_masking_report(model: MLP, x: np.ndarray, y: np.ndarray, epsilon: f
     PGD is at least as strong as FGSM against an honest model; an FGSM accuracy well
     above PGD's (> ``MASKING_GAP``) is the classic signature of gradient masking.
     """
-    acc_fgsm = float((predict(model, fgsm(model, x, y, epsilon, attack_spec.batch_size), device) == y).mean())
-    x_pgd = pgd(model, x, y, epsilon, attack_spec.pgd_steps, attack_spec.pgd_step_size,
-                attack_spec.pgd_random_start, seed, attack_spec.batch_size)
-    acc_pgd = float((predict(model, x_pgd, device) == y).mean())
+    acc_fgsm = whitebox_accuracy(model, x, y, "fgsm", epsilon, attack_spec, device, seed)
+    acc_pgd = whitebox_accuracy(model, x, y, "pgd", epsilon, attack_spec, device, seed)
     return {
         "whitebox_accuracy_fgsm": acc_fgsm,
         "whitebox_accuracy_pgd": acc_pgd,
