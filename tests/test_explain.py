@@ -92,7 +92,7 @@ def test_specs_list_matches_registry():
     assert set(EXPLAIN_METHODS) == set(REGISTRY)
 
 
-def test_factorised_first_layer_matches_direct_evaluation():
+def test_sparse_first_layer_matches_direct_evaluation():
     from advinterp.batched import kernel_shap_batched
 
     model, data = toy()
@@ -109,7 +109,7 @@ def test_factorised_first_layer_matches_direct_evaluation():
     x, t = data.x_test[:5], data.y_test[:5]
     bg, w = data.x_train[:4], np.array([1.0, 2.0, 1.0, 1.0])
     fast = kernel_shap_batched(model, x, t, bg, w, n_samples=100, seed=3)
-    direct = kernel_shap_batched(Opaque(model), x, t, bg, w, n_samples=100, seed=3)
+    direct = kernel_shap_batched(Opaque(model).eval(), x, t, bg, w, n_samples=100, seed=3)
     np.testing.assert_allclose(fast, direct, atol=1e-5)
 
 
@@ -135,3 +135,67 @@ def test_batched_estimators_agree_with_the_reference_packages():
         assert rho(fast, ref) >= rho(ref, ref2) - 0.1, name
         if name == "shap_kernel":  # efficiency: both sum to f(x) - E f(background)
             np.testing.assert_allclose(fast.sum(axis=1), ref.sum(axis=1), atol=1e-6)
+
+
+def test_pair_regression_equals_dense_constrained_least_squares():
+    # The sparse normal equations of kernel SHAP's weighted complement pairs give the same φ
+    # as shap's dense weighted least squares on the explicit coalition matrix.
+    from advinterp.batched import _constrained_shapley_fit, shapley_kernel_pairs
+
+    rng = np.random.default_rng(0)
+    n_genes = 12
+    indices, offsets, weights = shapley_kernel_pairs(n_genes, 80, rng)
+    n_pairs = len(offsets)
+    ends = np.append(offsets, len(indices))
+    a = np.zeros((n_pairs, n_genes))
+    for j in range(n_pairs):
+        a[j, indices[ends[j]:ends[j + 1]]] = 1
+    assert (a.sum(axis=1) <= n_genes / 2).all() and (a.sum(axis=1) >= 1).all()
+    assert a[:n_genes].sum() == n_genes  # size 1 fits the budget: enumerated first, as shap does
+    assert 2 * weights.sum() == pytest.approx(1.0)
+    y_in, y_out, total = rng.normal(size=n_pairs), rng.normal(size=n_pairs), 0.7
+    phi = _constrained_shapley_fit(indices, offsets, weights, n_genes, y_in, y_out, total)
+    z, y, w = np.vstack([a, 1 - a]), np.concatenate([y_in, y_out]), np.sqrt(np.concatenate([weights, weights]))
+    # eliminate the last gene with the constraint, as shap does, and solve by weighted lstsq
+    design = z[:, :-1] - z[:, -1:]
+    head = np.linalg.lstsq(design * w[:, None], (y - z[:, -1] * total) * w, rcond=None)[0]
+    np.testing.assert_allclose(phi, np.append(head, total - head.sum()), atol=1e-10)
+    assert phi.sum() == pytest.approx(total)
+
+
+def test_batched_kernel_shap_is_exact_when_every_coalition_fits():
+    # With a budget of 2^M - 2 coalitions shap enumerates them all and kernel SHAP equals
+    # the Shapley values, here computed by brute force for a one-point background.
+    from itertools import combinations
+    from math import factorial
+
+    from advinterp.batched import kernel_shap_batched
+
+    torch.manual_seed(0)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+
+        def forward(self, x):
+            return self.net(x)
+
+    model = Net().eval()
+    rng = np.random.default_rng(1)
+    x, bg = rng.normal(size=(1, 6)).astype(np.float32), rng.normal(size=(1, 6)).astype(np.float32)
+    phi = kernel_shap_batched(model, x, np.array([2]), bg, np.ones(1), n_samples="auto")[0]
+
+    def value(subset):
+        z = bg[0].copy()
+        z[list(subset)] = x[0, list(subset)]
+        return torch.softmax(model(torch.as_tensor(z[None])), dim=1)[0, 2].item()
+
+    m = 6
+    exact = np.zeros(m)
+    for i in range(m):
+        others = [g for g in range(m) if g != i]
+        for size in range(m):
+            for s in combinations(others, size):
+                exact[i] += factorial(size) * factorial(m - size - 1) / factorial(m) * (value(s + (i,)) - value(s))
+    np.testing.assert_allclose(phi, exact, atol=1e-6)

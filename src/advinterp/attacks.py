@@ -13,15 +13,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from advinterp.device import model_device
+from advinterp.model import as_float_tensor
 from advinterp.specs import ATTACKS, AttackSpec
-
-
-def as_float_tensor(x) -> torch.Tensor:
-    return x.float() if torch.is_tensor(x) else torch.as_tensor(np.asarray(x), dtype=torch.float32)
-
-
-def _device_of(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
 
 
 def _loss_gradient_sign(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -38,7 +32,7 @@ def _batched(fn, model: nn.Module, x, y, batch_size: int, **kwargs) -> torch.Ten
     The result is on ``x``'s device when ``x`` is a tensor (so training loops on a GPU
     keep their batches there), else on the CPU.
     """
-    device = _device_of(model)
+    device = model_device(model)
     out_device = x.device if torch.is_tensor(x) else torch.device("cpu")
     was_training = model.training
     model.eval()

@@ -2,8 +2,8 @@
 
 The reference packages (``lime``, ``shap.KernelExplainer``) explain one cell at a time
 and evaluate the model from numpy; at 1,000+ genes that costs seconds per cell. These
-implement the *same estimators* so that many cells share one set of perturbations and
-one batched model evaluation on the device:
+implement the *same estimators* with batched model evaluations on the device and the
+linear algebra in torch; every cell gets its own perturbations, as in the packages:
 
 - LIME (``lime.lime_tabular.LimeTabularExplainer`` defaults): quartile discretisation of
   each gene on the background cells; perturbations draw each gene's quartile bin from
@@ -12,11 +12,12 @@ one batched model evaluation on the device:
   weights ``sqrt(exp(-d²/w²))`` with d the Euclidean distance in that binary space and
   w = 0.75·sqrt(genes); the explanation is the weighted ridge (α = 1, intercept) fit of
   the target-class probability on the binary features, solved for a batch of cells at once.
-- Kernel SHAP (``shap.KernelExplainer`` with ``l1_reg=False``): coalitions sampled from
-  the Shapley kernel (sizes ∝ (M-1)/(s(M-s)), paired with their complements), the
-  model evaluated with absent genes taken from each weighted background point (k-means
-  summary), and the efficiency-constrained least-squares fit. The coalitions are shared
-  by all cells, so the regression's pseudo-inverse is computed once.
+- Kernel SHAP (``shap.KernelExplainer`` with ``l1_reg=False``): for every cell, coalitions
+  sampled from the Shapley kernel (sizes ∝ (M-1)/(s(M-s)), paired with their complements),
+  the model evaluated with absent genes taken from each weighted background point (k-means
+  summary), and the efficiency-constrained least-squares fit. The MLP's first layer is an
+  ``embedding_bag`` over each pair's smaller member and the normal equations are formed
+  from the sparse pair matrix, which is where the speed comes from.
 
 ``benchmarks/explainers.py`` measures both against the reference packages (speed and
 Spearman correlation of per-class importance).
@@ -24,18 +25,16 @@ Spearman correlation of per-class importance).
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import torch
-from scipy import special
+from scipy import sparse, special
 from torch import nn
+from torch.nn import functional as F
 
-
-def _probabilities(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        out = [torch.softmax(model(x[i:i + batch_size].to(device)), dim=1).double().cpu()
-               for i in range(0, len(x), batch_size)]
-    return torch.cat(out)
+from advinterp.device import model_device
+from advinterp.model import predict_proba
 
 
 class QuartileBins:
@@ -96,7 +95,7 @@ def lime_batched(model: nn.Module, inputs: np.ndarray, target: np.ndarray, backg
     rng = np.random.default_rng(seed)
     quart = QuartileBins(background)
     n_genes = inputs.shape[1]
-    p_cells = _probabilities(model, torch.as_tensor(np.asarray(inputs), dtype=torch.float32), eval_batch)
+    p_cells = predict_proba(model, torch.as_tensor(np.asarray(inputs), dtype=torch.float32), eval_batch)
     width = 0.75 * np.sqrt(n_genes)
     cell_bins = quart.discretize(np.asarray(inputs))
     out = np.zeros((len(inputs), n_genes))
@@ -107,7 +106,7 @@ def lime_batched(model: nn.Module, inputs: np.ndarray, target: np.ndarray, backg
         samples = [quart.sample(num_samples - 1, rng) for _ in idx]
         bins_t = torch.as_tensor(np.stack([b for b, _ in samples]))  # c x S-1 x M
         values = torch.as_tensor(np.concatenate([v for _, v in samples]), dtype=torch.float32)
-        p_pert = _probabilities(model, values, eval_batch).reshape(len(idx), num_samples - 1, -1)
+        p_pert = predict_proba(model, values, eval_batch).reshape(len(idx), num_samples - 1, -1)
         same = (bins_t == torch.as_tensor(cell_bins[idx])[:, None, :]).float()  # c x S-1 x M
         z = torch.cat([torch.ones(len(idx), 1, n_genes), same], dim=1)  # c x S x M
         t = torch.as_tensor(target[idx])
@@ -129,99 +128,185 @@ def lime_batched(model: nn.Module, inputs: np.ndarray, target: np.ndarray, backg
     return out
 
 
-def shapley_kernel_coalitions(n_genes: int, n_samples: int, rng: np.random.Generator) -> np.ndarray:
-    """Boolean coalitions (n_samples x genes): sizes from the Shapley kernel, each paired with its complement."""
-    sizes = np.arange(1, n_genes)
-    p = (n_genes - 1) / (sizes * (n_genes - sizes))
-    p = p / p.sum()
-    half = (n_samples + 1) // 2
-    drawn = rng.choice(sizes, size=half, p=p)
-    masks = np.zeros((half, n_genes), dtype=bool)
-    for i, s in enumerate(drawn):
-        masks[i, rng.choice(n_genes, size=s, replace=False)] = True
-    return np.concatenate([masks, ~masks])[:n_samples]
+def shapley_kernel_pairs(n_genes: int, n_samples: int,
+                         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """shap.KernelExplainer's coalitions and regression weights for ``n_genes`` varying genes.
 
-
-def _coalition_evaluator(model: nn.Module, z: torch.Tensor, bg: torch.Tensor, eval_batch: int):
-    """Function cells (c x M) → class probabilities (c x S x K x classes) of every coalition/background input.
-
-    The input of coalition s for cell c and background point k is bg_k + z_s ⊙ (x_c - bg_k).
-    When the model starts with a linear layer W (as the MLP does), its pre-activation splits
-    into a background part and a cell part,
-
-        W (bg_k + z ⊙ (x_c - bg_k)) + b = [W bg_k + b - W (z ⊙ bg_k)] + W (z ⊙ x_c),
-
-    so the first layer — most of the work — costs (cells + K) instead of cells × K
-    products with the coalition matrix. Exact; other models are evaluated directly.
+    As shap: subset sizes are weighted by the Shapley kernel (M-1)/(s(M-s)); sizes whose
+    every subset (and complement) fits into the remaining budget are enumerated with
+    weight kernel/binom, the rest of the ``n_samples`` budget is drawn at random (size from
+    the remaining kernel weight, then a uniform subset) with equal weights scaled to the
+    kernel weight left. Every coalition comes with its complement, so the result lists the
+    smaller member A of each pair — flat gene ``indices`` and ``offsets`` in
+    ``torch.nn.functional.embedding_bag`` form — and each pair's weight (per member).
+    For even M the middle size has no distinct complement size: its draws become pairs
+    with half weight (its enumeration lists each pair once).
     """
-    device = next(model.parameters()).device
-    first = model.net[0] if hasattr(model, "net") and isinstance(model.net[0], nn.Linear) else None
-    zf = z.float().to(device)
-    bgd = bg.to(device)
-    if first is None:
-        def direct(xs: torch.Tensor) -> torch.Tensor:
-            perturbed = torch.where(z[None, :, None, :], xs[:, None, None, :], bg[None, None, :, :])
-            probs = _probabilities(model, perturbed.reshape(-1, xs.shape[1]), eval_batch)
-            return probs.reshape(len(xs), len(z), len(bg), -1)
+    m = n_genes
+    n_sizes, n_paired = int(np.ceil((m - 1) / 2)), int(np.floor((m - 1) / 2))
+    kernel = np.array([(m - 1) / (s * (m - s)) for s in range(1, n_sizes + 1)])
+    kernel[:n_paired] *= 2
+    kernel /= kernel.sum()
+    sets: list[np.ndarray] = []
+    weights: list[float] = []
+    left, remaining, n_full = n_samples, kernel.copy(), 0
+    for size in range(1, n_sizes + 1):
+        paired = size <= n_paired
+        n_subsets = special.comb(m, size, exact=True) * (2 if paired else 1)
+        if left * remaining[size - 1] / n_subsets < 1 - 1e-8:
+            break
+        n_full += 1
+        left -= n_subsets
+        if remaining[size - 1] < 1:
+            remaining /= 1 - remaining[size - 1]
+        w = kernel[size - 1] / special.comb(m, size, exact=True) / (2 if paired else 1)
+        for subset in itertools.combinations(range(m), size):
+            if paired or subset[0] == 0:  # middle size: {A, complement} listed once
+                sets.append(np.array(subset))
+                weights.append(w)
+    n_fixed = len(sets)
+    if n_full < n_sizes and left > 0:
+        p = kernel.copy()
+        p[:n_paired] /= 2  # a paired draw adds two samples
+        p = p[n_full:] / p[n_full:].sum()
+        while left > 0:
+            size = n_full + 1 + rng.choice(len(p), p=p)
+            sets.append(rng.choice(m, size=size, replace=False))
+            weights.append(1.0 if size <= n_paired else 0.5)
+            left -= 2 if size <= n_paired else 1
+        random_w = np.asarray(weights[n_fixed:])
+        weights[n_fixed:] = random_w * kernel[n_full:].sum() / (2 * random_w.sum())
+    offsets = np.concatenate([[0], np.cumsum([len(a) for a in sets])[:-1]]).astype(np.int64)
+    return np.concatenate(sets).astype(np.int64), offsets, np.asarray(weights)
 
-        return direct
 
-    rest = model.net[1:]
-    with torch.no_grad():
-        # background part, K x S x H
-        bg_part = torch.stack([first(bgd[k:k + 1]) - (zf * bgd[k]) @ first.weight.T for k in range(len(bg))])
+class _CoalitionModel:
+    """Class probabilities of a cell's coalition inputs, averaged over the background points.
 
-    def factorised(xs: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            out = []
-            for c in range(len(xs)):
-                cell_part = (zf * xs[c].to(device)) @ first.weight.T  # S x H
-                pre = (bg_part + cell_part[None]).reshape(-1, bg_part.shape[-1])
-                logits = torch.cat([rest(pre[i:i + eval_batch]) for i in range(0, len(pre), eval_batch)])
-                out.append(torch.softmax(logits, dim=1).double().cpu().reshape(len(bg), len(z), -1)
-                           .transpose(0, 1))
-            return torch.stack(out)
+    Coalition A of cell x with background point b_k is the input b_k + 1_A ⊙ (x - b_k); its
+    complement is x - 1_A ⊙ (x - b_k). When the model starts with a linear layer W (as the
+    MLP does), both pre-activations follow from one sparse sum per pair and background point,
 
-    return factorised
+        W(b_k + 1_A ⊙ (x - b_k)) + c = (W b_k + c) + Σ_{g∈A} (x_g - b_kg) W[:, g],
+
+    an ``embedding_bag`` over A's genes (|A| ≤ M/2, mostly small) instead of a dense product
+    with an M-gene input. Exact; other models are evaluated on the explicit inputs.
+    """
+
+    def __init__(self, model: nn.Module, background: torch.Tensor, weights: torch.Tensor, eval_batch: int):
+        self.device = model_device(model)
+        self.bg = background.to(self.device)
+        self.weights = weights  # float64, CPU, sums to 1
+        self.eval_batch = eval_batch
+        net = getattr(model, "net", None)
+        self.first = net[0] if isinstance(net, nn.Sequential) and isinstance(net[0], nn.Linear) else None
+        self.model = model
+        if self.first is not None:
+            self.rest = net[1:]
+            with torch.no_grad():
+                self.weight_t = self.first.weight.T.contiguous()  # genes x H
+                self.h_bg = self.first(self.bg)  # K x H
+
+    def _softmax_rows(self, fn, pre: torch.Tensor) -> torch.Tensor:
+        rows = pre.reshape(-1, pre.shape[-1])
+        out = torch.cat([torch.softmax(fn(rows[i:i + self.eval_batch]), dim=1).double().cpu()
+                         for i in range(0, len(rows), self.eval_batch)])
+        return out.reshape(*pre.shape[:-1], -1)
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor, indices: torch.Tensor, offsets: torch.Tensor):
+        """(coalition A, complement) probabilities, each pairs x classes, background-weighted."""
+        x = x.to(self.device)
+        idx, off = indices.to(self.device), offsets.to(self.device)
+        diff = x[None, :] - self.bg  # K x genes
+        if self.first is not None:
+            h_x = self.first(x[None, :])  # 1 x H
+            bag = torch.stack([F.embedding_bag(idx, self.weight_t, off, mode="sum", per_sample_weights=diff[k, idx])
+                               for k in range(len(self.bg))])  # K x pairs x H
+            p_in = self._softmax_rows(self.rest, self.h_bg[:, None, :] + bag)
+            p_out = self._softmax_rows(self.rest, h_x[None, :, :] - bag)
+        else:
+            n_pairs = len(off)
+            mask = torch.zeros(n_pairs, len(x), dtype=torch.bool, device=self.device)
+            pair = torch.repeat_interleave(torch.arange(n_pairs, device=self.device),
+                                           torch.diff(torch.cat([off, off.new_tensor([len(idx)])])))
+            mask[pair, idx] = True
+            inside = torch.where(mask[None], x[None, None, :], self.bg[:, None, :])  # K x pairs x genes
+            outside = torch.where(mask[None], self.bg[:, None, :], x[None, None, :])
+            p_in = self._softmax_rows(self.model, inside)
+            p_out = self._softmax_rows(self.model, outside)
+        w = self.weights[:, None, None]
+        return (p_in * w).sum(dim=0), (p_out * w).sum(dim=0)
+
+
+def _constrained_shapley_fit(indices: np.ndarray, offsets: np.ndarray, weights: np.ndarray, n_genes: int,
+                             y_in: np.ndarray, y_out: np.ndarray, total: float) -> np.ndarray:
+    """Kernel SHAP's regression for weighted complement pairs: min Σ ω (y - z·φ)² subject to Σ φ = total.
+
+    Rows are z = 1_A (response ``y_in``) and z = 1 - 1_A (``y_out``), both with the pair's
+    weight ω, responses already minus the base value. With the pair matrix A (pairs x
+    genes) and Ω = diag(ω), ZᵀWZ = 2AᵀΩA - c1ᵀ - 1cᵀ + Σω·11ᵀ (c = Aᵀω) and
+    ZᵀWy = AᵀΩ(y_in - y_out) + 1·Σωy_out, so the normal equations cost a sparse product
+    instead of a dense samples x M x M one. Solved with the constraint as a Lagrange row
+    (the same solution as shap's elimination of one gene).
+    """
+    n_pairs = len(offsets)
+    pair = np.repeat(np.arange(n_pairs), np.diff(np.append(offsets, len(indices))))
+    a = sparse.csr_matrix((np.ones(len(indices)), (pair, indices)), shape=(n_pairs, n_genes))
+    c = a.T @ weights
+    gram = 2.0 * (a.T @ sparse.diags(weights) @ a).toarray() - c[:, None] - c[None, :] + weights.sum()
+    rhs = a.T @ (weights * (y_in - y_out)) + (weights * y_out).sum()
+    kkt = np.zeros((n_genes + 1, n_genes + 1))
+    kkt[:n_genes, :n_genes] = gram
+    kkt[:n_genes, n_genes] = kkt[n_genes, :n_genes] = 1.0
+    b = np.append(rhs, total)
+    kkt_t, b_t = torch.as_tensor(kkt), torch.as_tensor(b)
+    sol, info = torch.linalg.solve_ex(kkt_t, b_t)
+    if int(info) != 0 or not torch.isfinite(sol).all():  # too few coalitions for M genes: minimum-norm fit
+        sol = torch.linalg.pinv(kkt_t) @ b_t
+    return sol[:n_genes].numpy()
 
 
 def kernel_shap_batched(model: nn.Module, inputs: np.ndarray, target: np.ndarray, summary: np.ndarray,
-                        summary_weights: np.ndarray, n_samples: int = 2048, seed: int = 0,
+                        summary_weights: np.ndarray, n_samples: int | str = "auto", seed: int = 0,
                         eval_batch: int = 8192) -> np.ndarray:
-    """Kernel SHAP values (cells x genes) for each cell's target class.
+    """Kernel SHAP values (cells x genes) for each cell's target class, as ``shap.KernelExplainer``.
 
     ``summary``/``summary_weights`` is the background (e.g. ``shap.kmeans``); genes absent
     from a coalition take each background point's value, predictions are averaged with
-    the weights. Needs ``n_samples`` > number of genes for a determined regression.
+    the weights. As in shap, a gene whose value in the cell equals its value in every
+    background point (np.allclose) cannot matter and gets 0 — in sparse expression data
+    that is every gene the cell and the background all lack — and the coalitions cover
+    the other, *varying* genes: ``n_samples`` per cell ("auto" = 2·varying + 2048, shap's
+    default), their enumeration and weights from :func:`shapley_kernel_pairs`. Every cell
+    gets its own coalitions: shared ones would make the estimation noise of similar cells
+    correlated, so averaging over a class's cells would not reduce it.
     """
     rng = np.random.default_rng(seed)
     x = np.asarray(inputs, dtype=np.float32)
     n_cells, n_genes = x.shape
-    if n_samples <= n_genes:
-        raise ValueError(f"shap_kernel nsamples={n_samples} must exceed the number of genes ({n_genes})")
-    masks = shapley_kernel_coalitions(n_genes, n_samples, rng)
-    bg = torch.as_tensor(np.asarray(summary, dtype=np.float32))
+    summary = np.asarray(summary, dtype=np.float32)
+    bg = torch.as_tensor(summary)
     wb = torch.as_tensor(np.asarray(summary_weights, dtype=np.float64))
     wb = wb / wb.sum()
-    z = torch.as_tensor(masks)
-    base = (_probabilities(model, bg, eval_batch) * wb[:, None]).sum(dim=0)  # classes
-    fx = _probabilities(model, torch.as_tensor(x), eval_batch)
-    # regression design with the efficiency constraint eliminating the last gene
-    zd = z.double()
-    design = zd[:, :-1] - zd[:, -1:]
-    pinv = torch.linalg.pinv(design)  # (M-1) x S, shared by all cells
+    base = (predict_proba(model, bg, eval_batch) * wb[:, None]).sum(dim=0).numpy()  # classes
+    fx = predict_proba(model, x, eval_batch).numpy()
+    coalition_model = _CoalitionModel(model, bg, wb, eval_batch)
     out = np.zeros((n_cells, n_genes))
-    coalition_probs = _coalition_evaluator(model, z, bg, eval_batch)
-    cells_per_batch = max(1, eval_batch * 8 // (len(z) * len(bg)))
-    for start in range(0, n_cells, cells_per_batch):
-        idx = range(start, min(start + cells_per_batch, n_cells))
-        probs = coalition_probs(torch.as_tensor(x[list(idx)]))  # c x S x K x classes
-        ey = (probs * wb[None, None, :, None]).sum(dim=2)  # c x S x classes
-        for j, c in enumerate(idx):
-            t = int(target[c])
-            total = float(fx[c, t] - base[t])
-            y = ey[j, :, t] - base[t] - zd[:, -1] * total
-            phi = pinv @ y
-            out[c, :-1] = phi.numpy()
-            out[c, -1] = total - phi.sum().item()
+    for c in range(n_cells):
+        t = int(target[c])
+        total = float(fx[c, t] - base[t])
+        varying = np.flatnonzero(~np.isclose(x[c][None, :], summary, equal_nan=True).all(axis=0))
+        m = len(varying)
+        if m <= 1:  # nothing varies, or one gene carries the whole difference
+            out[c, varying] = total
+            continue
+        budget = 2 * m + 2048 if n_samples == "auto" else int(n_samples)
+        if m <= 30:
+            budget = min(budget, 2**m - 2)
+        local, offsets, weights = shapley_kernel_pairs(m, budget, rng)
+        p_in, p_out = coalition_model(torch.as_tensor(x[c]), torch.as_tensor(varying[local]),
+                                      torch.as_tensor(offsets))
+        out[c, varying] = _constrained_shapley_fit(local, offsets, weights, m, p_in[:, t].numpy() - base[t],
+                                                   p_out[:, t].numpy() - base[t], total)
     return out

@@ -44,3 +44,8 @@ def seed_everything(seed: int, threads: int | None = None) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
     if threads is not None:
         torch.set_num_threads(max(1, int(threads)))
+
+
+def model_device(model) -> torch.device:
+    """The device holding ``model``'s parameters."""
+    return next(model.parameters()).device

@@ -24,6 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from advinterp.device import model_device
+from advinterp.model import as_float_tensor, predict_proba
+
 REGISTRY: dict[str, type[Explainer]] = {}
 
 
@@ -37,14 +40,6 @@ def make_explainer(name: str, params: dict | None = None) -> Explainer:
     if name not in REGISTRY:
         raise ValueError(f"unknown explanation method {name!r}; known methods: {sorted(REGISTRY)}")
     return REGISTRY[name](**(params or {}))
-
-
-def _tensor(x) -> torch.Tensor:
-    return x.detach().float() if torch.is_tensor(x) else torch.as_tensor(np.asarray(x), dtype=torch.float32)
-
-
-def _device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
 
 
 def _select_target(values: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -63,25 +58,17 @@ class Explainer:
     def __call__(self, model, inputs, target, background, seed: int = 0) -> np.ndarray:
         model.eval()
         torch.manual_seed(seed)
-        out = self.attribute(model, _tensor(inputs), torch.as_tensor(np.asarray(target), dtype=torch.long),
-                             _tensor(background), seed)
+        out = self.attribute(model, as_float_tensor(inputs), torch.as_tensor(np.asarray(target), dtype=torch.long),
+                             as_float_tensor(background), seed)
         out = np.asarray(out, dtype=np.float64)
         if out.shape != tuple(np.shape(inputs)):
             raise RuntimeError(f"{self.name} returned shape {out.shape}, expected {np.shape(inputs)}")
         return out
 
 
-def _probabilities(model: nn.Module, batch_size: int = 8192):
-    """numpy → softmax probabilities, batched on the model's device (for model-agnostic methods)."""
-    device = _device(model)
-
-    @torch.no_grad()
-    def predict(a: np.ndarray) -> np.ndarray:
-        x = torch.as_tensor(np.asarray(a), dtype=torch.float32)
-        out = [torch.softmax(model(x[i:i + batch_size].to(device)), dim=1).cpu() for i in range(0, len(x), batch_size)]
-        return torch.cat(out).numpy().astype(np.float64)
-
-    return predict
+def _probabilities(model: nn.Module):
+    """numpy → numpy class probabilities, for the model-agnostic reference packages."""
+    return lambda a: predict_proba(model, a).numpy()
 
 
 @register
@@ -93,7 +80,7 @@ class Saliency(Explainer):
     def attribute(self, model, inputs, target, background, seed=0):
         from captum.attr import Saliency as CaptumSaliency
 
-        device = _device(model)
+        device = model_device(model)
         return CaptumSaliency(model).attribute(inputs.to(device), target=target.to(device), abs=True).cpu().numpy()
 
 
@@ -113,7 +100,7 @@ class ActivationMaximization(Explainer):
         self.steps, self.learning_rate, self.l2 = steps, learning_rate, l2
 
     def prototypes(self, model: nn.Module, n_inputs: int, classes) -> dict[int, np.ndarray]:
-        device = _device(model)
+        device = model_device(model)
         out = {}
         for c in classes:
             x = torch.zeros(1, n_inputs, device=device, requires_grad=True)
@@ -187,7 +174,7 @@ class ShapGradient(Explainer):
     def attribute(self, model, inputs, target, background, seed=0):
         import shap
 
-        device = _device(model)
+        device = model_device(model)
         values = shap.GradientExplainer(model, background.to(device)).shap_values(
             inputs.to(device), nsamples=self.nsamples, rseed=seed)
         return _select_target(np.asarray(values), target.numpy())
@@ -205,7 +192,7 @@ class ShapDeep(Explainer):
     def attribute(self, model, inputs, target, background, seed=0):
         import shap
 
-        device = _device(model)
+        device = model_device(model)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             values = shap.DeepExplainer(model, background.to(device)).shap_values(inputs.to(device),
@@ -221,7 +208,7 @@ class ShapKernel(Explainer):
     default keeps only 10 non-zero genes per cell, which would make every ranking past
     the 10th gene arbitrary); ``batched`` (the default) is the same estimator in torch
     (:func:`advinterp.batched.kernel_shap_batched`). ``nsamples``: coalitions per cell
-    ("auto" = shap's 2·genes + 2048).
+    ("auto" = shap's 2·M + 2048, M = genes whose value differs from the background's).
     """
 
     name = "shap_kernel"
@@ -235,7 +222,7 @@ class ShapKernel(Explainer):
 
         np.random.seed(seed)  # shap.kmeans and the coalition sampling use numpy's global RNG
         summary = shap.kmeans(background.numpy(), min(self.kmeans, len(background)))
-        nsamples = 2 * inputs.shape[1] + 2048 if self.nsamples == "auto" else int(self.nsamples)
+        nsamples = self.nsamples if self.nsamples == "auto" else int(self.nsamples)
         if self.implementation == "batched":
             from advinterp.batched import kernel_shap_batched
 
@@ -255,7 +242,7 @@ class DeepLift(Explainer):
     def attribute(self, model, inputs, target, background, seed=0):
         from captum.attr import DeepLift as CaptumDeepLift
 
-        device = _device(model)
+        device = model_device(model)
         x = inputs.to(device)
         return CaptumDeepLift(model).attribute(x, baselines=torch.zeros_like(x), target=target.to(device)) \
             .detach().cpu().numpy()
@@ -273,7 +260,7 @@ class IntegratedGradients(Explainer):
     def attribute(self, model, inputs, target, background, seed=0):
         from captum.attr import IntegratedGradients as CaptumIG
 
-        device = _device(model)
+        device = model_device(model)
         x = inputs.to(device)
         return CaptumIG(model).attribute(x, baselines=torch.zeros_like(x), target=target.to(device),
                                          n_steps=self.n_steps).detach().cpu().numpy()
@@ -292,7 +279,7 @@ class SmoothGrad(Explainer):
         from captum.attr import NoiseTunnel
         from captum.attr import Saliency as CaptumSaliency
 
-        device = _device(model)
+        device = model_device(model)
         tunnel = NoiseTunnel(CaptumSaliency(model))
         return tunnel.attribute(inputs.to(device), nt_type="smoothgrad", nt_samples=self.samples,
                                 stdevs=self.stdev, target=target.to(device), abs=True).cpu().numpy()

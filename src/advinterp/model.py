@@ -19,6 +19,7 @@ import torch
 from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
 
+from advinterp.device import model_device
 from advinterp.io import atomic_path
 from advinterp.specs import Architecture, TrainSpec
 
@@ -45,6 +46,11 @@ class MLP(nn.Module):
         return self.net(x)
 
 
+def as_float_tensor(x) -> torch.Tensor:
+    """A detached float32 tensor from an array or a tensor."""
+    return x.detach().float() if torch.is_tensor(x) else torch.as_tensor(np.asarray(x), dtype=torch.float32)
+
+
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: np.ndarray | torch.Tensor, device: torch.device,
                    batch_size: int = 4096) -> torch.Tensor:
@@ -55,6 +61,11 @@ def predict_logits(model: nn.Module, x: np.ndarray | torch.Tensor, device: torch
     out = [model(x[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]
     model.train(was_training)
     return torch.cat(out) if out else torch.empty(0)
+
+
+def predict_proba(model: nn.Module, x, batch_size: int = 8192) -> torch.Tensor:
+    """Softmax class probabilities (float64, CPU), batched on the model's device."""
+    return torch.softmax(predict_logits(model, x, model_device(model), batch_size).double(), dim=1)
 
 
 def predict(model: nn.Module, x, device: torch.device, batch_size: int = 4096) -> np.ndarray:
