@@ -60,6 +60,9 @@ class QuartileBins:
         lo, hi = data.min(axis=0), data.max(axis=0)
         self.low = np.column_stack([lo, self.edges])
         self.high = np.column_stack([self.edges, hi])
+        # standardised bin bounds and their normal CDF: per (gene, bin), not per draw
+        self.a, self.b = (self.low - self.mean) / self.std, (self.high - self.mean) / self.std
+        self.cdf_a, self.cdf_b = special.ndtr(self.a), special.ndtr(self.b)
 
     def discretize(self, x: np.ndarray) -> np.ndarray:
         """Bin index 0..3 per entry (np.searchsorted with side='left', as lime)."""
@@ -73,18 +76,17 @@ class QuartileBins:
         u = rng.random((n, n_genes))
         bins = (u[:, :, None] > cum[None, :, :]).sum(axis=2).clip(0, 3)
         genes = np.arange(n_genes)[None, :]
-        mean, std = self.mean[genes, bins], self.std[genes, bins]
-        low, high = self.low[genes, bins], self.high[genes, bins]
-        a, b = (low - mean) / std, (high - mean) / std
+        a, b = self.a[genes, bins], self.b[genes, bins]
         # Where a bin's bounds coincide, lime returns the *standardised* bound (min - mean) / sd
         # rather than the value itself; kept here so that both implementations agree.
         values = np.array(a)
         differ = a != b
         # truncated normal by inverse CDF (the distribution of scipy's truncnorm.rvs, vectorised)
-        lo, hi = special.ndtr(a[differ]), special.ndtr(b[differ])
+        g, k = np.broadcast_to(genes, bins.shape)[differ], bins[differ]
+        lo, hi = self.cdf_a[g, k], self.cdf_b[g, k]
         u = lo + rng.random(lo.shape) * (hi - lo)
         draws = special.ndtri(np.clip(u, 1e-300, 1 - 1e-16))
-        values[differ] = mean[differ] + std[differ] * np.clip(draws, a[differ], b[differ])
+        values[differ] = self.mean[g, k] + self.std[g, k] * np.clip(draws, a[differ], b[differ])
         return bins, values
 
 
@@ -111,7 +113,7 @@ def lime_batched(model: nn.Module, inputs: np.ndarray, target: np.ndarray, backg
         z = torch.cat([torch.ones(len(idx), 1, n_genes), same], dim=1)  # c x S x M
         t = torch.as_tensor(target[idx])
         y = torch.cat([p_cells[idx, t][:, None], p_pert[torch.arange(len(idx)), :, t]], dim=1)  # c x S
-        d2 = (1.0 - z.double()).sum(dim=2)  # squared Euclidean distance to the all-ones row
+        d2 = (n_genes - z.sum(dim=2)).double()  # squared Euclidean distance to the all-ones row (exact)
         raw_w = torch.sqrt(torch.exp(-d2 / width**2))
         w = raw_w / raw_w.sum(dim=1, keepdim=True)
         zm = (w[:, :, None] * z).sum(dim=1, keepdim=True)
@@ -122,7 +124,7 @@ def lime_batched(model: nn.Module, inputs: np.ndarray, target: np.ndarray, backg
         gram = (zw.transpose(1, 2) @ zc).double()
         # ridge alpha = 1 in sklearn's scale (unnormalised weights): divide by the weight sum
         gram = gram + torch.eye(n_genes, dtype=torch.float64)[None] / raw_w.sum(dim=1)[:, None, None]
-        rhs = (zw.double() * yc[:, :, None]).sum(dim=1)
+        rhs = (zw.transpose(1, 2) @ yc.float()[:, :, None])[:, :, 0].double()
         chol = torch.linalg.cholesky(gram)  # symmetric positive definite thanks to the ridge term
         out[idx] = torch.cholesky_solve(rhs[:, :, None], chol)[:, :, 0].numpy()
     return out
