@@ -82,3 +82,20 @@ def test_bad_input_one_clear_error(corrupt, message):
 def test_no_gene_passes_min_counts():
     with pytest.raises(ValueError, match="min_counts"):
         preprocess(make_counts(), PreprocessSpec(min_counts=10**9), seed=0)
+
+
+def test_small_classes_are_an_error_or_dropped_with_a_warning(caplog):
+    from advinterp.preprocess import enforce_min_cells
+
+    labels = ["a"] * 10 + ["b"] * 10 + ["rare"] * 3
+    adata = ad.AnnData(X=np.ones((23, 2), dtype=np.float32),
+                       obs=pd.DataFrame({"cell_type": pd.Categorical(labels)}, index=[f"c{i}" for i in range(23)]))
+    assert enforce_min_cells(adata, "cell_type", 3) is adata
+    with pytest.raises(ValueError, match=r"mine: classes with fewer than 5 cells \(min_cells_per_class\): rare \(3\)"):
+        enforce_min_cells(adata, "cell_type", 5, source="mine")
+    with caplog.at_level("WARNING"):
+        kept = enforce_min_cells(adata, "cell_type", 5, action="drop")
+    assert kept.n_obs == 20 and list(kept.obs["cell_type"].cat.categories) == ["a", "b"]
+    assert "dropping classes with fewer than 5 cells: rare (3)" in caplog.text
+    with pytest.raises(ValueError, match="would leave fewer than two classes"):
+        enforce_min_cells(adata, "cell_type", 11, action="drop")

@@ -46,6 +46,31 @@ def check_counts(adata: ad.AnnData, label_key: str, source: str = "dataset") -> 
         raise ValueError(f"{source}: duplicate gene names, e.g. {dup}; make var_names unique")
 
 
+def enforce_min_cells(adata: ad.AnnData, label_key: str, min_cells: int, action: str = "error",
+                      source: str = "dataset") -> ad.AnnData:
+    """Classes with fewer than ``min_cells`` cells: an error naming them (``action="error"``) or
+    dropped with a warning (``"drop"``). Returns ``adata`` unchanged when every class is large enough."""
+    if action not in ("error", "drop"):
+        raise ValueError(f"{source}: min_cells_per_class action {action!r}; use 'error' or 'drop'")
+    counts = adata.obs[label_key].astype(str).value_counts()
+    small = counts[counts < min_cells]
+    if small.empty:
+        return adata
+    listing = ", ".join(f"{c} ({n})" for c, n in small.sort_index().items())
+    if action == "error":
+        raise ValueError(f"{source}: classes with fewer than {min_cells} cells (min_cells_per_class): {listing}; "
+                         f"lower min_cells_per_class or set it to drop them")
+    if len(small) >= len(counts) - 1:
+        raise ValueError(f"{source}: dropping the classes with fewer than {min_cells} cells ({listing}) "
+                         f"would leave fewer than two classes")
+    log.warning("%s: dropping classes with fewer than %d cells: %s", source, min_cells, listing)
+    keep = ~adata.obs[label_key].astype(str).isin(small.index).to_numpy()
+    out = adata[keep].copy()
+    if hasattr(out.obs[label_key], "cat"):
+        out.obs[label_key] = out.obs[label_key].cat.remove_unused_categories()
+    return out
+
+
 def stratified_split(labels: np.ndarray, test_size: float, seed: int) -> np.ndarray:
     """'train'/'test' per cell, stratified by label, reproducible from ``seed``."""
     idx = np.arange(len(labels))
