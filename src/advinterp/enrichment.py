@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from advinterp.io import retry
+
 ENRICHMENT_COLUMNS = ["source", "term_id", "term_name", "p_value", "p_adj", "term_size", "query_size",
                       "intersection_size", "intersection"]
 
@@ -76,7 +78,6 @@ def gprofiler_enrichment(query: list[str], organism: str, sources: list[str], ba
     Returned terms are those g:Profiler calls significant at ``threshold``.
     """
     import functools
-    import time
     from unittest import mock
 
     import gprofiler.gprofiler as client_module
@@ -85,22 +86,22 @@ def gprofiler_enrichment(query: list[str], organism: str, sources: list[str], ba
 
     client = GProfiler(user_agent="advinterp", base_url=base_url, return_dataframe=False)
     timed_post = functools.partial(requests.post, timeout=timeout)
-    last = ""
-    for attempt in range(1, retries + 1):
-        try:
-            with mock.patch.object(client_module.requests, "post", timed_post):
-                result = client.profile(organism=organism, query=list(query), sources=list(sources),
-                                        user_threshold=threshold, significance_threshold_method="fdr",
-                                        background=list(background) if background is not None else None,
-                                        no_evidences=False)
-            break
-        except (requests.exceptions.RequestException, AssertionError, ValueError, KeyError) as err:
-            last = f"{type(err).__name__}: {err}"
-            if attempt < retries:
-                time.sleep(backoff * 2 ** (attempt - 1))
-    else:
-        raise EnrichmentError(f"g:Profiler ({client.base_url}) failed {retries} times (last: {last}); check the "
-                              f"connection, or set enrichment backend to 'gmt' to run offline")
+
+    def query_once():
+        with mock.patch.object(client_module.requests, "post", timed_post):
+            return client.profile(organism=organism, query=list(query), sources=list(sources),
+                                  user_threshold=threshold, significance_threshold_method="fdr",
+                                  background=list(background) if background is not None else None,
+                                  no_evidences=False)
+
+    # the client raises AssertionError for a non-200 answer, KeyError/ValueError for a malformed one
+    retriable = (requests.exceptions.RequestException, AssertionError, ValueError, KeyError)
+    try:
+        result = retry(query_once, retries=retries, backoff=backoff, retriable=retriable, what="g:Profiler")
+    except retriable as err:
+        raise EnrichmentError(f"g:Profiler ({client.base_url}) failed {retries} times (last: "
+                              f"{type(err).__name__}: {err}); check the connection, or set enrichment backend "
+                              f"to 'gmt' to run offline") from None
     rows = []
     for term in result:
         shared = term.get("intersections", [])  # the client maps g:Profiler's evidence back to query genes

@@ -4,13 +4,17 @@ so an interrupted step never leaves a partial file that a rerun would trust."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import anndata as ad
 import pandas as pd
+
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -47,3 +51,24 @@ def write_tsv(df: pd.DataFrame, path: str | Path, index: bool = False) -> None:
 def write_h5ad(adata: ad.AnnData, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         adata.write_h5ad(tmp, compression="gzip")
+
+
+def retry(call, *, retries: int, backoff: float, retriable: tuple[type[BaseException], ...], what: str):
+    """``call()``, tried up to ``retries`` times.
+
+    A ``retriable`` exception waits ``backoff · 2^(attempt-1)`` seconds and tries again; the
+    last one is re-raised for the caller to turn into its own message. Other exceptions
+    propagate at once.
+    """
+    for attempt in range(1, retries + 1):
+        try:
+            return call()
+        except retriable as err:
+            if attempt == retries:
+                raise
+            wait = backoff * 2 ** (attempt - 1)
+            log.warning("%s: attempt %d of %d failed (%s); retrying in %.1f s", what, attempt, retries,
+                        f"{type(err).__name__}: {err}", wait)
+            time.sleep(wait)
+    raise ValueError(f"retries must be at least 1, got {retries}")
+
