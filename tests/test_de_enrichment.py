@@ -38,7 +38,7 @@ def test_wilcoxon_finds_the_planted_marker_with_bh_adjustment():
 
 
 def test_wilcoxon_names_the_missing_label_key():
-    with pytest.raises(KeyError, match="'clusters' not in obs; available: \\['cell_type'\\]"):
+    with pytest.raises(ValueError, match="label key 'clusters' is not in obs; available keys: \\['cell_type'\\]"):
         wilcoxon_de(_two_groups(), "clusters")
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import anndata as ad
 import pandas as pd
 
+from advinterp.preprocess import require_label_key
+
 DE_COLUMNS = ["class", "gene", "score", "logfoldchange", "pval", "pval_adj", "significant"]
 
 
@@ -22,8 +24,7 @@ def wilcoxon_de(adata: ad.AnnData, label_key: str, layer: str | None = "log_norm
     """
     import scanpy as sc
 
-    if label_key not in adata.obs:
-        raise KeyError(f"label key {label_key!r} not in obs; available: {sorted(adata.obs.columns)}")
+    require_label_key(adata, label_key)
     work = ad.AnnData(X=adata.layers[layer] if layer else adata.X, obs=adata.obs[[label_key]].copy(),
                       var=pd.DataFrame(index=adata.var_names))
     work.obs[label_key] = work.obs[label_key].astype("category")

@@ -26,12 +26,17 @@ def _dense(x) -> np.ndarray:
     return np.asarray(x.toarray() if sp.issparse(x) else x)
 
 
-def check_counts(adata: ad.AnnData, label_key: str, source: str = "dataset") -> None:
-    """One clear error for inputs the preprocessing cannot use, before any work."""
+def require_label_key(adata: ad.AnnData, label_key: str, source: str = "dataset") -> None:
+    """An error listing the obs keys when ``label_key`` is not one of them."""
     if label_key not in adata.obs:
         raise ValueError(
             f"{source}: label key {label_key!r} is not in obs; available keys: {list(adata.obs.columns)}"
         )
+
+
+def check_counts(adata: ad.AnnData, label_key: str, source: str = "dataset") -> None:
+    """One clear error for inputs the preprocessing cannot use, before any work."""
+    require_label_key(adata, label_key, source)
     if adata.obs[label_key].isna().any():
         raise ValueError(f"{source}: obs[{label_key!r}] has missing labels; drop or label those cells")
     x = adata.X.data if sp.issparse(adata.X) else np.asarray(adata.X)
