@@ -144,7 +144,7 @@ def test_pair_regression_equals_dense_constrained_least_squares():
 
     rng = np.random.default_rng(0)
     n_genes = 12
-    indices, offsets, weights = shapley_kernel_pairs(n_genes, 80, rng)
+    indices, offsets, weights = (v.numpy() for v in shapley_kernel_pairs(n_genes, 80, torch.Generator().manual_seed(0)))
     n_pairs = len(offsets)
     ends = np.append(offsets, len(indices))
     a = np.zeros((n_pairs, n_genes))
@@ -153,8 +153,11 @@ def test_pair_regression_equals_dense_constrained_least_squares():
     assert (a.sum(axis=1) <= n_genes / 2).all() and (a.sum(axis=1) >= 1).all()
     assert a[:n_genes].sum() == n_genes  # size 1 fits the budget: enumerated first, as shap does
     assert 2 * weights.sum() == pytest.approx(1.0)
+    sizes = a.sum(axis=1)  # the budget is spent as shap spends it: 2 samples a pair, 1 for the middle size
+    assert np.where(sizes < n_genes / 2, 2, 1).sum() in (80, 81)
     y_in, y_out, total = rng.normal(size=n_pairs), rng.normal(size=n_pairs), 0.7
-    phi = _constrained_shapley_fit(indices, offsets, weights, n_genes, y_in, y_out, total)
+    phi = _constrained_shapley_fit(*(torch.as_tensor(v) for v in (indices, offsets, weights)), n_genes,
+                                   torch.as_tensor(y_in), torch.as_tensor(y_out), total).numpy()
     z, y, w = np.vstack([a, 1 - a]), np.concatenate([y_in, y_out]), np.sqrt(np.concatenate([weights, weights]))
     # eliminate the last gene with the constraint, as shap does, and solve by weighted lstsq
     design = z[:, :-1] - z[:, -1:]
@@ -199,3 +202,35 @@ def test_batched_kernel_shap_is_exact_when_every_coalition_fits():
             for s in combinations(others, size):
                 exact[i] += factorial(size) * factorial(m - size - 1) / factorial(m) * (value(s + (i,)) - value(s))
     np.testing.assert_allclose(phi, exact, atol=1e-6)
+
+
+def test_lime_bins_are_lime_discretizer():
+    # The batched sampler uses lime's own discretizer statistics: same bins (coinciding quartiles
+    # merged) and, for a bin holding one value, lime's standardised-bound value, float32 rounding
+    # included.
+    from lime.discretize import QuartileDiscretizer
+
+    from advinterp.batched import QuartileBins
+
+    rng = np.random.default_rng(0)
+    bg = rng.normal(size=(100, 4)).astype(np.float32)
+    # a sparse gene: 28% of cells at its minimum (zero expression after z-scoring, as in SERGIO);
+    # the float32 mean of 28 copies of this value is off by 2 ulp, so lime's value is not 0
+    bg[:, 0] = -1.4374518 + np.abs(bg[:, 0]) + 0.01
+    bg[:28, 0] = -1.4374518
+    bg[:, 1] = np.round(bg[:, 1])  # coinciding quartiles
+    ours = QuartileBins(bg)
+    lime_bins = QuartileDiscretizer(bg, [], [str(g) for g in range(4)], random_state=0)
+    np.testing.assert_array_equal(ours.discretize(torch.as_tensor(bg)).numpy(), lime_bins.discretize(bg))
+    bins, values = ours.sample((4000, 4), torch.Generator().manual_seed(0))
+    zero_bin = bins[:, 0] == 0
+    assert 0.23 < zero_bin.float().mean() < 0.33  # drawn with the bin's background frequency (0.28)
+    expected = lime_bins.get_undiscretize_values(0, np.zeros(1, dtype=int))[0]
+    assert abs(expected) > 0.5
+    np.testing.assert_allclose(values[zero_bin, 0].numpy(), expected, rtol=1e-6)
+    for g in range(4):  # every other draw lies inside its bin, as lime's truncated normal
+        for b in np.unique(bins[:, g].numpy()):
+            inside = values[bins[:, g] == b, g].numpy()
+            low, high = lime_bins.mins[g][b], lime_bins.maxs[g][b]
+            if low != high:
+                assert inside.min() >= low - 1e-5 and inside.max() <= high + 1e-5

@@ -6,8 +6,8 @@ implement the *same estimators* with batched model evaluations on the device and
 linear algebra in torch; every cell gets its own perturbations, as in the packages:
 
 - LIME (``lime.lime_tabular.LimeTabularExplainer`` defaults): quartile discretisation of
-  each gene on the background cells; perturbations draw each gene's quartile bin from
-  its background frequency and a value inside the bin from a truncated normal with the
+  each gene on the background cells (lime's own discretizer statistics); perturbations draw
+  each gene's quartile bin from its background frequency and a value inside the bin from a truncated normal with the
   bin's mean and SD; the interpretable representation is "same bin as the cell"; sample
   weights ``sqrt(exp(-d²/w²))`` with d the Euclidean distance in that binary space and
   w = 0.75·sqrt(genes); the explanation is the weighted ridge (α = 1, intercept) fit of
@@ -17,7 +17,8 @@ linear algebra in torch; every cell gets its own perturbations, as in the packag
   the model evaluated with absent genes taken from each weighted background point (k-means
   summary), and the efficiency-constrained least-squares fit. The MLP's first layer is an
   ``embedding_bag`` over each pair's smaller member and the normal equations are formed
-  from the sparse pair matrix, which is where the speed comes from.
+  from the sparse pair matrix, which is where the speed comes from on a CPU; on a GPU the
+  whole estimator (draws, model evaluations, fits) stays on the device.
 
 ``benchmarks/explainers.py`` measures both against the reference packages (speed and
 Spearman correlation of per-class importance).
@@ -29,90 +30,121 @@ import itertools
 
 import numpy as np
 import torch
-from scipy import sparse, special
+from scipy import special
 from torch import nn
 from torch.nn import functional as F
 
 from advinterp.device import model_device
-from advinterp.model import predict_proba
+
+
+def _softmax_rows(fn, rows: torch.Tensor, batch: int) -> torch.Tensor:
+    """Class probabilities (float64, on ``rows``' device) of ``fn`` applied to ``rows`` in chunks."""
+    flat = rows.reshape(-1, rows.shape[-1])
+    out = torch.cat([torch.softmax(fn(flat[i:i + batch]).double(), dim=1) for i in range(0, len(flat), batch)])
+    return out.reshape(*rows.shape[:-1], -1)
 
 
 class QuartileBins:
-    """lime's QuartileDiscretizer, vectorised: edges, per-bin mean/SD/min/max and frequencies."""
+    """lime's quartile discretisation, as tables on a device: edges, per-bin statistics, frequencies.
 
-    def __init__(self, background: np.ndarray):
-        data = np.asarray(background, dtype=np.float64)
-        self.edges = np.percentile(data, [25, 50, 75], axis=0).T  # genes x 3
-        bins = self.discretize(data)
+    The statistics are those of ``lime.discretize.QuartileDiscretizer`` itself (run on the
+    background), so they carry its arithmetic exactly: coinciding quartiles are merged
+    (``np.unique``), and means and SDs are computed in the background's dtype. That matters
+    for sparse genes: a bin holding one value (zero expression) has min = max, and lime then
+    returns the *standardised* bound (min - mean) / (sd + 1e-11) instead of the value — 0 in
+    exact arithmetic, an O(1) number from float32 rounding in practice. Copying lime's
+    numbers keeps both implementations the same estimator.
+    """
+
+    def __init__(self, background: np.ndarray, device: torch.device | str = "cpu"):
+        from lime.discretize import QuartileDiscretizer
+
+        data = np.asarray(background)
         n_genes = data.shape[1]
-        self.mean = np.zeros((n_genes, 4))
-        self.std = np.zeros((n_genes, 4))
-        self.freq = np.zeros((n_genes, 4))
-        for b in range(4):
-            sel = bins == b
-            count = sel.sum(axis=0)
-            safe = np.maximum(count, 1)
-            mean = np.where(sel, data, 0).sum(axis=0) / safe
-            var = np.where(sel, (data - mean) ** 2, 0).sum(axis=0) / safe
-            self.mean[:, b] = np.where(count > 0, mean, 0)
-            self.std[:, b] = np.where(count > 0, np.sqrt(var), 0) + 1e-11
-            self.freq[:, b] = count / len(data)
-        lo, hi = data.min(axis=0), data.max(axis=0)
-        self.low = np.column_stack([lo, self.edges])
-        self.high = np.column_stack([self.edges, hi])
+        lime_bins = QuartileDiscretizer(data, [], [str(g) for g in range(n_genes)])
+        edges = np.full((n_genes, 3), np.inf)  # unique quartiles, padded: bin = #edges below x
+        mean, std = np.zeros((n_genes, 4)), np.ones((n_genes, 4))
+        low, high = np.zeros((n_genes, 4)), np.zeros((n_genes, 4))
+        for g in range(n_genes):
+            k = len(lime_bins.means[g])
+            edges[g, :k - 1] = lime_bins.mins[g][1:]
+            mean[g, :k], std[g, :k] = lime_bins.means[g], lime_bins.stds[g]
+            low[g, :k], high[g, :k] = lime_bins.mins[g], lime_bins.maxs[g]
+        discretized = (data[:, :, None] > edges[None, :, :]).sum(axis=2)
+        freq = np.stack([(discretized == b).mean(axis=0) for b in range(4)], axis=1)
         # standardised bin bounds and their normal CDF: per (gene, bin), not per draw
-        self.a, self.b = (self.low - self.mean) / self.std, (self.high - self.mean) / self.std
-        self.cdf_a, self.cdf_b = special.ndtr(self.a), special.ndtr(self.b)
+        a, b = (low - mean) / std, (high - mean) / std
 
-    def discretize(self, x: np.ndarray) -> np.ndarray:
-        """Bin index 0..3 per entry (np.searchsorted with side='left', as lime)."""
-        x = np.atleast_2d(x)
-        return (x[:, :, None] > self.edges[None, :, :]).sum(axis=2)
+        def table(v):  # genes x 4 → flat (bin * genes + gene), float64 on the device
+            return torch.as_tensor(np.ascontiguousarray(v.T).ravel(), dtype=torch.float64, device=device)
 
-    def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """``n`` perturbations: (bins, values), both n x genes."""
-        n_genes = self.freq.shape[0]
-        cum = np.cumsum(self.freq, axis=1)
-        u = rng.random((n, n_genes))
-        bins = (u[:, :, None] > cum[None, :, :]).sum(axis=2).clip(0, 3)
-        genes = np.arange(n_genes)[None, :]
-        a, b = self.a[genes, bins], self.b[genes, bins]
+        self.device, self.n_genes = torch.device(device), n_genes
+        self.edges = torch.as_tensor(edges, device=device)
+        self.cum = torch.as_tensor(np.cumsum(freq, axis=1)[:, :3], device=device)  # genes x 3
+        self.mean, self.std, self.a, self.b = table(mean), table(std), table(a), table(b)
+        self.cdf_a, self.cdf_b = table(special.ndtr(a)), table(special.ndtr(b))
+
+    def discretize(self, x: torch.Tensor) -> torch.Tensor:
+        """Bin index per entry (np.searchsorted over the unique quartiles, side='left', as lime)."""
+        return (x.to(self.device, torch.float64)[..., None] > self.edges).sum(dim=-1)
+
+    def sample(self, shape: tuple[int, ...], generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Perturbations of ``shape`` (..., genes): (bins, float32 values), as lime draws them.
+
+        Each gene's bin is drawn from its background frequency, the value inside it from a
+        truncated normal with the bin's mean and SD (inverse CDF: scipy's ``truncnorm.rvs``
+        distribution, vectorised).
+        """
+        u = torch.rand(shape, generator=generator, device=self.device, dtype=torch.float64)
+        bins = (u[..., None] > self.cum).sum(dim=-1)
+        flat = bins * self.n_genes + torch.arange(self.n_genes, device=self.device)
+        a, b = self.a[flat], self.b[flat]
+        lo, hi = self.cdf_a[flat], self.cdf_b[flat]
+        u = torch.rand(shape, generator=generator, device=self.device, dtype=torch.float64)
+        draws = torch.special.ndtri((lo + u * (hi - lo)).clamp(1e-300, 1 - 1e-16))
+        values = self.mean[flat] + self.std[flat] * torch.minimum(torch.maximum(draws, a), b)
         # Where a bin's bounds coincide, lime returns the *standardised* bound (min - mean) / sd
-        # rather than the value itself; kept here so that both implementations agree.
-        values = np.array(a)
-        differ = a != b
-        # truncated normal by inverse CDF (the distribution of scipy's truncnorm.rvs, vectorised)
-        g, k = np.broadcast_to(genes, bins.shape)[differ], bins[differ]
-        lo, hi = self.cdf_a[g, k], self.cdf_b[g, k]
-        u = lo + rng.random(lo.shape) * (hi - lo)
-        draws = special.ndtri(np.clip(u, 1e-300, 1 - 1e-16))
-        values[differ] = self.mean[g, k] + self.std[g, k] * np.clip(draws, a[differ], b[differ])
-        return bins, values
+        # rather than the value itself; kept so that both implementations agree.
+        return bins, torch.where(a == b, a, values).float()
 
 
 def lime_batched(model: nn.Module, inputs: np.ndarray, target: np.ndarray, background: np.ndarray,
-                 num_samples: int = 5000, seed: int = 0, cell_batch: int = 16,
-                 eval_batch: int = 8192) -> np.ndarray:
-    """LIME-tabular coefficients (cells x genes) for each cell's target class."""
-    rng = np.random.default_rng(seed)
-    quart = QuartileBins(background)
-    n_genes = inputs.shape[1]
-    p_cells = predict_proba(model, torch.as_tensor(np.asarray(inputs), dtype=torch.float32), eval_batch)
+                 num_samples: int = 5000, seed: int = 0, eval_batch: int = 8192,
+                 chunk_elements: int = 100_000_000) -> np.ndarray:
+    """LIME-tabular coefficients (cells x genes) for each cell's target class.
+
+    Sampling, model evaluations and the ridge fits all run on the model's device, for as
+    many cells at once as keep samples x genes x cells under ``chunk_elements``. Random
+    draws come from a torch generator on that device seeded with ``seed``: on the CPU a
+    rerun is identical; a GPU draws a different (equally distributed) stream.
+    """
+    device = model_device(model)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    quart = QuartileBins(background, device)
+    x = torch.as_tensor(np.asarray(inputs), dtype=torch.float32, device=device)
+    n_cells, n_genes = x.shape
+    target_t = torch.as_tensor(np.asarray(target), dtype=torch.long, device=device)
+    with torch.no_grad():
+        p_cells = _softmax_rows(model, x, eval_batch)
     width = 0.75 * np.sqrt(n_genes)
-    cell_bins = quart.discretize(np.asarray(inputs))
-    out = np.zeros((len(inputs), n_genes))
-    for start in range(0, len(inputs), cell_batch):
-        idx = np.arange(start, min(start + cell_batch, len(inputs)))
+    cell_bins = quart.discretize(x)
+    eye = torch.eye(n_genes, dtype=torch.float64, device=device)
+    cell_batch = max(1, chunk_elements // (num_samples * n_genes))
+    out = torch.zeros(n_cells, n_genes, dtype=torch.float64, device=device)
+    for start in range(0, n_cells, cell_batch):
+        idx = torch.arange(start, min(start + cell_batch, n_cells), device=device)
+        c = len(idx)
         # every cell gets its own perturbations, as in lime (shared ones would make the noise of
         # all cells of a class correlated, so averaging over cells would not reduce it)
-        samples = [quart.sample(num_samples - 1, rng) for _ in idx]
-        bins_t = torch.as_tensor(np.stack([b for b, _ in samples]))  # c x S-1 x M
-        values = torch.as_tensor(np.concatenate([v for _, v in samples]), dtype=torch.float32)
-        p_pert = predict_proba(model, values, eval_batch).reshape(len(idx), num_samples - 1, -1)
-        same = (bins_t == torch.as_tensor(cell_bins[idx])[:, None, :]).float()  # c x S-1 x M
-        z = torch.cat([torch.ones(len(idx), 1, n_genes), same], dim=1)  # c x S x M
-        t = torch.as_tensor(target[idx])
-        y = torch.cat([p_cells[idx, t][:, None], p_pert[torch.arange(len(idx)), :, t]], dim=1)  # c x S
+        bins, values = quart.sample((c, num_samples - 1, n_genes), generator)
+        t = target_t[idx]
+        with torch.no_grad():
+            p_pert = _softmax_rows(model, values, eval_batch)  # c x S-1 x classes
+        del values
+        same = (bins == cell_bins[idx][:, None, :]).float()  # c x S-1 x M
+        del bins
+        z = torch.cat([torch.ones(c, 1, n_genes, device=device), same], dim=1)  # c x S x M
+        y = torch.cat([p_cells[idx, t][:, None], p_pert[torch.arange(c, device=device), :, t]], dim=1)  # c x S
         d2 = (n_genes - z.sum(dim=2)).double()  # squared Euclidean distance to the all-ones row (exact)
         raw_w = torch.sqrt(torch.exp(-d2 / width**2))
         w = raw_w / raw_w.sum(dim=1, keepdim=True)
@@ -123,15 +155,15 @@ def lime_batched(model: nn.Module, inputs: np.ndarray, target: np.ndarray, backg
         # the S x M x M products run in float32 (the bulk of the work); the solve in float64
         gram = (zw.transpose(1, 2) @ zc).double()
         # ridge alpha = 1 in sklearn's scale (unnormalised weights): divide by the weight sum
-        gram = gram + torch.eye(n_genes, dtype=torch.float64)[None] / raw_w.sum(dim=1)[:, None, None]
+        gram = gram + eye[None] / raw_w.sum(dim=1)[:, None, None]
         rhs = (zw.transpose(1, 2) @ yc.float()[:, :, None])[:, :, 0].double()
         chol = torch.linalg.cholesky(gram)  # symmetric positive definite thanks to the ridge term
-        out[idx] = torch.cholesky_solve(rhs[:, :, None], chol)[:, :, 0].numpy()
-    return out
+        out[idx] = torch.cholesky_solve(rhs[:, :, None], chol)[:, :, 0]
+    return out.cpu().numpy()
 
 
 def shapley_kernel_pairs(n_genes: int, n_samples: int,
-                         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                         generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """shap.KernelExplainer's coalitions and regression weights for ``n_genes`` varying genes.
 
     As shap: subset sizes are weighted by the Shapley kernel (M-1)/(s(M-s)); sizes whose
@@ -140,16 +172,18 @@ def shapley_kernel_pairs(n_genes: int, n_samples: int,
     the remaining kernel weight, then a uniform subset) with equal weights scaled to the
     kernel weight left. Every coalition comes with its complement, so the result lists the
     smaller member A of each pair — flat gene ``indices`` and ``offsets`` in
-    ``torch.nn.functional.embedding_bag`` form — and each pair's weight (per member).
-    For even M the middle size has no distinct complement size: its draws become pairs
-    with half weight (its enumeration lists each pair once).
+    ``torch.nn.functional.embedding_bag`` form — and each pair's weight (per member), all on
+    the generator's device. For even M the middle size has no distinct complement size: its
+    draws become pairs with half weight (its enumeration lists each pair once). The random
+    draws are vectorised: sizes with ``torch.multinomial``, subsets as the first ``size``
+    genes of a random permutation (an argsort of uniform keys).
     """
-    m = n_genes
+    m, device = n_genes, generator.device
     n_sizes, n_paired = int(np.ceil((m - 1) / 2)), int(np.floor((m - 1) / 2))
     kernel = np.array([(m - 1) / (s * (m - s)) for s in range(1, n_sizes + 1)])
     kernel[:n_paired] *= 2
     kernel /= kernel.sum()
-    sets: list[np.ndarray] = []
+    sets: list[tuple[int, ...]] = []
     weights: list[float] = []
     left, remaining, n_full = n_samples, kernel.copy(), 0
     for size in range(1, n_sizes + 1):
@@ -164,22 +198,31 @@ def shapley_kernel_pairs(n_genes: int, n_samples: int,
         w = kernel[size - 1] / special.comb(m, size, exact=True) / (2 if paired else 1)
         for subset in itertools.combinations(range(m), size):
             if paired or subset[0] == 0:  # middle size: {A, complement} listed once
-                sets.append(np.array(subset))
+                sets.append(subset)
                 weights.append(w)
-    n_fixed = len(sets)
+    fixed_sizes = torch.tensor([len(s) for s in sets], dtype=torch.long)
+    fixed_idx = torch.tensor([g for s in sets for g in s], dtype=torch.long)
+    fixed_w = torch.tensor(weights, dtype=torch.float64)
+    rand_sizes, rand_idx, rand_w = (torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long),
+                                    torch.zeros(0, dtype=torch.float64))
     if n_full < n_sizes and left > 0:
         p = kernel.copy()
         p[:n_paired] /= 2  # a paired draw adds two samples
-        p = p[n_full:] / p[n_full:].sum()
-        while left > 0:
-            size = n_full + 1 + rng.choice(len(p), p=p)
-            sets.append(rng.choice(m, size=size, replace=False))
-            weights.append(1.0 if size <= n_paired else 0.5)
-            left -= 2 if size <= n_paired else 1
-        random_w = np.asarray(weights[n_fixed:])
-        weights[n_fixed:] = random_w * kernel[n_full:].sum() / (2 * random_w.sum())
-    offsets = np.concatenate([[0], np.cumsum([len(a) for a in sets])[:-1]]).astype(np.int64)
-    return np.concatenate(sets).astype(np.int64), offsets, np.asarray(weights)
+        p = torch.as_tensor(p[n_full:] / p[n_full:].sum(), device=device)
+        # draw sizes until the budget is spent: a paired draw costs 2 samples, a middle one 1,
+        # so ``left`` draws always suffice; keep them up to the one that spends the budget
+        sizes = n_full + 1 + torch.multinomial(p, left, replacement=True, generator=generator)
+        cost = torch.cumsum(torch.where(sizes <= n_paired, 2, 1), dim=0)
+        sizes = sizes[: int(torch.searchsorted(cost, torch.tensor([left], device=device))) + 1]
+        keys = torch.rand(len(sizes), m, generator=generator, device=device)
+        order = keys.argsort(dim=1)
+        rand_idx = order[torch.arange(m, device=device)[None, :] < sizes[:, None]]
+        rand_w = torch.where(sizes <= n_paired, 1.0, 0.5).double()
+        rand_w = rand_w * kernel[n_full:].sum() / (2 * rand_w.sum())
+        rand_sizes = sizes
+    sizes = torch.cat([fixed_sizes.to(device), rand_sizes])
+    offsets = torch.cat([sizes.new_zeros(1), torch.cumsum(sizes, dim=0)[:-1]])
+    return torch.cat([fixed_idx.to(device), rand_idx]), offsets, torch.cat([fixed_w.to(device), rand_w])
 
 
 class _CoalitionModel:
@@ -198,7 +241,7 @@ class _CoalitionModel:
     def __init__(self, model: nn.Module, background: torch.Tensor, weights: torch.Tensor, eval_batch: int):
         self.device = model_device(model)
         self.bg = background.to(self.device)
-        self.weights = weights  # float64, CPU, sums to 1
+        self.weights = weights.to(self.device)  # float64, sums to 1
         self.eval_batch = eval_batch
         net = getattr(model, "net", None)
         self.first = net[0] if isinstance(net, nn.Sequential) and isinstance(net[0], nn.Linear) else None
@@ -209,24 +252,17 @@ class _CoalitionModel:
                 self.weight_t = self.first.weight.T.contiguous()  # genes x H
                 self.h_bg = self.first(self.bg)  # K x H
 
-    def _softmax_rows(self, fn, pre: torch.Tensor) -> torch.Tensor:
-        rows = pre.reshape(-1, pre.shape[-1])
-        out = torch.cat([torch.softmax(fn(rows[i:i + self.eval_batch]), dim=1).double().cpu()
-                         for i in range(0, len(rows), self.eval_batch)])
-        return out.reshape(*pre.shape[:-1], -1)
-
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, indices: torch.Tensor, offsets: torch.Tensor):
         """(coalition A, complement) probabilities, each pairs x classes, background-weighted."""
-        x = x.to(self.device)
-        idx, off = indices.to(self.device), offsets.to(self.device)
+        x, idx, off = x.to(self.device), indices.to(self.device), offsets.to(self.device)
         diff = x[None, :] - self.bg  # K x genes
         if self.first is not None:
             h_x = self.first(x[None, :])  # 1 x H
             bag = torch.stack([F.embedding_bag(idx, self.weight_t, off, mode="sum", per_sample_weights=diff[k, idx])
                                for k in range(len(self.bg))])  # K x pairs x H
-            p_in = self._softmax_rows(self.rest, self.h_bg[:, None, :] + bag)
-            p_out = self._softmax_rows(self.rest, h_x[None, :, :] - bag)
+            p_in = _softmax_rows(self.rest, self.h_bg[:, None, :] + bag, self.eval_batch)
+            p_out = _softmax_rows(self.rest, h_x[None, :, :] - bag, self.eval_batch)
         else:
             n_pairs = len(off)
             mask = torch.zeros(n_pairs, len(x), dtype=torch.bool, device=self.device)
@@ -235,38 +271,44 @@ class _CoalitionModel:
             mask[pair, idx] = True
             inside = torch.where(mask[None], x[None, None, :], self.bg[:, None, :])  # K x pairs x genes
             outside = torch.where(mask[None], self.bg[:, None, :], x[None, None, :])
-            p_in = self._softmax_rows(self.model, inside)
-            p_out = self._softmax_rows(self.model, outside)
+            p_in = _softmax_rows(self.model, inside, self.eval_batch)
+            p_out = _softmax_rows(self.model, outside, self.eval_batch)
         w = self.weights[:, None, None]
         return (p_in * w).sum(dim=0), (p_out * w).sum(dim=0)
 
 
-def _constrained_shapley_fit(indices: np.ndarray, offsets: np.ndarray, weights: np.ndarray, n_genes: int,
-                             y_in: np.ndarray, y_out: np.ndarray, total: float) -> np.ndarray:
+def _constrained_shapley_fit(indices: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor, n_genes: int,
+                             y_in: torch.Tensor, y_out: torch.Tensor, total: float) -> torch.Tensor:
     """Kernel SHAP's regression for weighted complement pairs: min Σ ω (y - z·φ)² subject to Σ φ = total.
 
     Rows are z = 1_A (response ``y_in``) and z = 1 - 1_A (``y_out``), both with the pair's
     weight ω, responses already minus the base value. With the pair matrix A (pairs x
     genes) and Ω = diag(ω), ZᵀWZ = 2AᵀΩA - c1ᵀ - 1cᵀ + Σω·11ᵀ (c = Aᵀω) and
     ZᵀWy = AᵀΩ(y_in - y_out) + 1·Σωy_out, so the normal equations cost a sparse product
-    instead of a dense samples x M x M one. Solved with the constraint as a Lagrange row
-    (the same solution as shap's elimination of one gene).
+    instead of a dense samples x M x M one (sparse AᵀΩ times dense A). Solved (float64, on the tensors' device) with
+    the constraint as a Lagrange row (the same solution as shap's elimination of one gene).
     """
+    device = indices.device
     n_pairs = len(offsets)
-    pair = np.repeat(np.arange(n_pairs), np.diff(np.append(offsets, len(indices))))
-    a = sparse.csr_matrix((np.ones(len(indices)), (pair, indices)), shape=(n_pairs, n_genes))
-    c = a.T @ weights
-    gram = 2.0 * (a.T @ sparse.diags(weights) @ a).toarray() - c[:, None] - c[None, :] + weights.sum()
-    rhs = a.T @ (weights * (y_in - y_out)) + (weights * y_out).sum()
-    kkt = np.zeros((n_genes + 1, n_genes + 1))
+    sizes = torch.diff(torch.cat([offsets, offsets.new_tensor([len(indices)])]))
+    pair = torch.repeat_interleave(torch.arange(n_pairs, device=device), sizes)
+    weights, y_in, y_out = weights.double(), y_in.double(), y_out.double()
+    a = torch.zeros(n_pairs, n_genes, dtype=torch.float64, device=device)
+    a[pair, indices] = 1.0
+    a_w = torch.sparse_coo_tensor(torch.stack([indices, pair]), weights[pair], (n_genes, n_pairs),
+                                  check_invariants=False)  # AᵀΩ
+    c = torch.zeros(n_genes, dtype=torch.float64, device=device).index_add_(0, indices, weights[pair])
+    gram = 2.0 * torch.sparse.mm(a_w, a) - c[:, None] - c[None, :] + weights.sum()
+    rhs = torch.zeros(n_genes, dtype=torch.float64, device=device).index_add_(
+        0, indices, (weights * (y_in - y_out))[pair]) + (weights * y_out).sum()
+    kkt = torch.zeros(n_genes + 1, n_genes + 1, dtype=torch.float64, device=device)
     kkt[:n_genes, :n_genes] = gram
     kkt[:n_genes, n_genes] = kkt[n_genes, :n_genes] = 1.0
-    b = np.append(rhs, total)
-    kkt_t, b_t = torch.as_tensor(kkt), torch.as_tensor(b)
-    sol, info = torch.linalg.solve_ex(kkt_t, b_t)
+    b = torch.cat([rhs, rhs.new_tensor([total])])
+    sol, info = torch.linalg.solve_ex(kkt, b)
     if int(info) != 0 or not torch.isfinite(sol).all():  # too few coalitions for M genes: minimum-norm fit
-        sol = torch.linalg.pinv(kkt_t) @ b_t
-    return sol[:n_genes].numpy()
+        sol = torch.linalg.pinv(kkt) @ b
+    return sol[:n_genes]
 
 
 def kernel_shap_batched(model: nn.Module, inputs: np.ndarray, target: np.ndarray, summary: np.ndarray,
@@ -282,33 +324,38 @@ def kernel_shap_batched(model: nn.Module, inputs: np.ndarray, target: np.ndarray
     the other, *varying* genes: ``n_samples`` per cell ("auto" = 2·varying + 2048, shap's
     default), their enumeration and weights from :func:`shapley_kernel_pairs`. Every cell
     gets its own coalitions: shared ones would make the estimation noise of similar cells
-    correlated, so averaging over a class's cells would not reduce it.
+    correlated, so averaging over a class's cells would not reduce it. Coalitions, model
+    evaluations and the fit run on the model's device; draws come from a torch generator
+    there seeded with ``seed`` (a CPU rerun is identical).
     """
-    rng = np.random.default_rng(seed)
+    device = model_device(model)
+    generator = torch.Generator(device=device).manual_seed(seed)
     x = np.asarray(inputs, dtype=np.float32)
     n_cells, n_genes = x.shape
     summary = np.asarray(summary, dtype=np.float32)
-    bg = torch.as_tensor(summary)
-    wb = torch.as_tensor(np.asarray(summary_weights, dtype=np.float64))
+    bg = torch.as_tensor(summary, device=device)
+    wb = torch.as_tensor(np.asarray(summary_weights, dtype=np.float64), device=device)
     wb = wb / wb.sum()
-    base = (predict_proba(model, bg, eval_batch) * wb[:, None]).sum(dim=0).numpy()  # classes
-    fx = predict_proba(model, x, eval_batch).numpy()
+    x_t = torch.as_tensor(x, device=device)
+    with torch.no_grad():
+        base = (_softmax_rows(model, bg, eval_batch) * wb[:, None]).sum(dim=0)  # classes
+        fx = _softmax_rows(model, x_t, eval_batch)
     coalition_model = _CoalitionModel(model, bg, wb, eval_batch)
-    out = np.zeros((n_cells, n_genes))
+    out = torch.zeros(n_cells, n_genes, dtype=torch.float64, device=device)
     for c in range(n_cells):
         t = int(target[c])
         total = float(fx[c, t] - base[t])
         varying = np.flatnonzero(~np.isclose(x[c][None, :], summary, equal_nan=True).all(axis=0))
         m = len(varying)
+        varying_t = torch.as_tensor(varying, device=device)
         if m <= 1:  # nothing varies, or one gene carries the whole difference
-            out[c, varying] = total
+            out[c, varying_t] = total
             continue
         budget = 2 * m + 2048 if n_samples == "auto" else int(n_samples)
         if m <= 30:
             budget = min(budget, 2**m - 2)
-        local, offsets, weights = shapley_kernel_pairs(m, budget, rng)
-        p_in, p_out = coalition_model(torch.as_tensor(x[c]), torch.as_tensor(varying[local]),
-                                      torch.as_tensor(offsets))
-        out[c, varying] = _constrained_shapley_fit(local, offsets, weights, m, p_in[:, t].numpy() - base[t],
-                                                   p_out[:, t].numpy() - base[t], total)
-    return out
+        local, offsets, weights = shapley_kernel_pairs(m, budget, generator)
+        p_in, p_out = coalition_model(x_t[c], varying_t[local], offsets)
+        out[c, varying_t] = _constrained_shapley_fit(local, offsets, weights, m, p_in[:, t] - base[t],
+                                                     p_out[:, t] - base[t], total)
+    return out.cpu().numpy()

@@ -132,8 +132,8 @@ class Lime(Explainer):
     """LIME (Ribeiro et al. 2016) with ``LimeTabularExplainer``'s defaults, all genes as features.
 
     ``implementation: reference`` runs the ``lime`` package cell by cell; ``batched`` (the
-    default) is the same estimator in torch, sharing perturbations across cells
-    (:func:`advinterp.batched.lime_batched`).
+    default) is the same estimator in torch, every cell with its own perturbations, on the
+    model's device (:func:`advinterp.batched.lime_batched`).
     """
 
     name = "lime"

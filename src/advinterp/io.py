@@ -10,9 +10,12 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import anndata as ad
 import pandas as pd
+
+if TYPE_CHECKING:  # annotation only: the library's light modules import without anndata
+    import anndata as ad
 
 log = logging.getLogger(__name__)
 
