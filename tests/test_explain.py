@@ -234,3 +234,14 @@ def test_lime_bins_are_lime_discretizer():
             low, high = lime_bins.mins[g][b], lime_bins.maxs[g][b]
             if low != high:
                 assert inside.min() >= low - 1e-5 and inside.max() <= high + 1e-5
+
+
+def test_batched_lime_does_not_depend_on_chunking():
+    from advinterp.batched import lime_batched
+
+    model, data = toy()
+    model.eval()
+    x, t, bg = data.x_test[:5], data.y_test[:5], data.x_train
+    one = lime_batched(model, x, t, bg, num_samples=200, seed=2, chunk_elements=1)
+    all_at_once = lime_batched(model, x, t, bg, num_samples=200, seed=2, chunk_elements=10**9)
+    np.testing.assert_allclose(one, all_at_once, rtol=1e-5, atol=1e-7)

@@ -81,8 +81,10 @@ class QuartileBins:
         self.device, self.n_genes = torch.device(device), n_genes
         self.edges = torch.as_tensor(edges, device=device)
         self.cum = torch.as_tensor(np.cumsum(freq, axis=1)[:, :3], device=device)  # genes x 3
-        self.mean, self.std, self.a, self.b = table(mean), table(std), table(a), table(b)
-        self.cdf_a, self.cdf_b = table(special.ndtr(a)), table(special.ndtr(b))
+        # per (gene, bin), one row per bin * genes + gene: a, b, mean, sd, degenerate (a == b)
+        # in float32 (the model's precision), Φ(a), Φ(b) in float64 (the tails need it)
+        self.table32 = torch.stack([table(a), table(b), table(mean), table(std), table(a == b)], dim=1).float()
+        self.cdf = torch.stack([table(special.ndtr(a)), table(special.ndtr(b))], dim=1)
 
     def discretize(self, x: torch.Tensor) -> torch.Tensor:
         """Bin index per entry (np.searchsorted over the unique quartiles, side='left', as lime)."""
@@ -96,27 +98,30 @@ class QuartileBins:
         distribution, vectorised).
         """
         u = torch.rand(shape, generator=generator, device=self.device, dtype=torch.float64)
-        bins = (u[..., None] > self.cum).sum(dim=-1)
-        flat = bins * self.n_genes + torch.arange(self.n_genes, device=self.device)
-        a, b = self.a[flat], self.b[flat]
-        lo, hi = self.cdf_a[flat], self.cdf_b[flat]
-        u = torch.rand(shape, generator=generator, device=self.device, dtype=torch.float64)
-        draws = torch.special.ndtri((lo + u * (hi - lo)).clamp(1e-300, 1 - 1e-16))
-        values = self.mean[flat] + self.std[flat] * torch.minimum(torch.maximum(draws, a), b)
+        bins = (u > self.cum[:, 0]).to(torch.uint8)
+        bins += u > self.cum[:, 1]
+        bins += u > self.cum[:, 2]
+        flat = bins.long() * self.n_genes + torch.arange(self.n_genes, device=self.device)
+        a, b, mean, std, degenerate = self.table32[flat].unbind(dim=-1)
+        lo, hi = self.cdf[flat].unbind(dim=-1)
+        torch.rand(shape, generator=generator, device=self.device, dtype=torch.float64, out=u)
+        draws = torch.special.ndtri((lo + u * (hi - lo)).clamp_(1e-300, 1 - 1e-16)).float()
+        values = mean + std * torch.minimum(torch.maximum(draws, a), b)
         # Where a bin's bounds coincide, lime returns the *standardised* bound (min - mean) / sd
         # rather than the value itself; kept so that both implementations agree.
-        return bins, torch.where(a == b, a, values).float()
+        return bins, torch.where(degenerate > 0, a, values)
 
 
 def lime_batched(model: nn.Module, inputs: np.ndarray, target: np.ndarray, background: np.ndarray,
                  num_samples: int = 5000, seed: int = 0, eval_batch: int = 8192,
-                 chunk_elements: int = 100_000_000) -> np.ndarray:
+                 chunk_elements: int = 20_000_000) -> np.ndarray:
     """LIME-tabular coefficients (cells x genes) for each cell's target class.
 
     Sampling, model evaluations and the ridge fits all run on the model's device, for as
-    many cells at once as keep samples x genes x cells under ``chunk_elements``. Random
-    draws come from a torch generator on that device seeded with ``seed``: on the CPU a
-    rerun is identical; a GPU draws a different (equally distributed) stream.
+    many cells at once as keep samples x genes x cells under ``chunk_elements`` (memory).
+    Random draws come from a torch generator on that device seeded with ``seed``, cell by
+    cell, so the result does not depend on the chunking; on the CPU a rerun is identical, a
+    GPU draws a different (equally distributed) stream.
     """
     device = model_device(model)
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -136,7 +141,10 @@ def lime_batched(model: nn.Module, inputs: np.ndarray, target: np.ndarray, backg
         c = len(idx)
         # every cell gets its own perturbations, as in lime (shared ones would make the noise of
         # all cells of a class correlated, so averaging over cells would not reduce it)
-        bins, values = quart.sample((c, num_samples - 1, n_genes), generator)
+        # drawn cell by cell, so a cell's perturbations do not depend on how cells are chunked
+        draws = [quart.sample((num_samples - 1, n_genes), generator) for _ in range(c)]
+        bins, values = torch.stack([b for b, _ in draws]), torch.stack([v for _, v in draws])
+        del draws
         t = target_t[idx]
         with torch.no_grad():
             p_pert = _softmax_rows(model, values, eval_batch)  # c x S-1 x classes
@@ -150,6 +158,8 @@ def lime_batched(model: nn.Module, inputs: np.ndarray, target: np.ndarray, backg
         w = raw_w / raw_w.sum(dim=1, keepdim=True)
         zm = (w[:, :, None] * z).sum(dim=1, keepdim=True)
         ym = (w * y).sum(dim=1, keepdim=True)
+        # centred before the product: ZᵀWZ - m mᵀ in float32 loses the centred Gram to
+        # cancellation at 20,000 samples
         zc, yc = z - zm.float(), y - ym
         zw = zc * w[:, :, None].float()
         # the S x M x M products run in float32 (the bulk of the work); the solve in float64

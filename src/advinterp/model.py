@@ -54,11 +54,15 @@ def as_float_tensor(x) -> torch.Tensor:
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: np.ndarray | torch.Tensor, device: torch.device,
                    batch_size: int = 4096) -> torch.Tensor:
-    """Logits for ``x`` in eval mode, batched on ``device``, returned on the CPU."""
+    """Logits for ``x`` in eval mode, batched on ``device``, returned on the CPU.
+
+    Each batch is converted to float32 on its own, so a large float64 input (the reference
+    explainers' perturbation sets reach gigabytes) is never copied whole.
+    """
     was_training = model.training
     model.eval()
-    x = torch.as_tensor(x, dtype=torch.float32)
-    out = [model(x[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]
+    out = [model(torch.as_tensor(x[i:i + batch_size], dtype=torch.float32).to(device)).cpu()
+           for i in range(0, len(x), batch_size)]
     model.train(was_training)
     return torch.cat(out) if out else torch.empty(0)
 
