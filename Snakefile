@@ -17,11 +17,13 @@ wildcard_constraints:
 
 
 include: "workflow/rules/sergio.smk"
+include: "workflow/rules/datasets.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/plots.smk"
 include: "workflow/rules/robustness.smk"
 include: "workflow/rules/interpretability.smk"
+include: "workflow/rules/biology.smk"
 
 
 rule all:

@@ -5,7 +5,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import update_config, validate
 
-from advinterp.config import check_config, describe_validation_error
+from advinterp.config import check_config, describe_validation_error, load_registry, resolve_datasets
 
 SCHEMA = "workflow/schemas/config.schema.yaml"
 
@@ -27,7 +27,7 @@ def test_shipped_configs_are_valid(repo, name, default):
     config = copy.deepcopy(default)
     update_config(config, yaml.safe_load((repo / name).read_text()))
     validate(config, str(repo / SCHEMA))
-    check_config(config)
+    check_config(config, resolve_datasets(config, load_registry(repo / "resources/datasets.yaml")))
 
 
 def test_unknown_key_is_named(repo, default):
@@ -47,7 +47,7 @@ def test_wrong_type_is_named(repo, default):
 def test_cross_key_checks(default):
     default["model"]["dropout"] = [0.1]
     with pytest.raises(ValueError, match="model.dropout"):
-        check_config(default)
+        check_config(default, {})
 
 
 def test_schema_lists_the_registered_methods(repo):
@@ -57,3 +57,40 @@ def test_schema_lists_the_registered_methods(repo):
     methods = schema["properties"]["interpretability"]["properties"]["methods"]["items"]["enum"]
     assert methods == list(EXPLAIN_METHODS)
     assert set(schema["properties"]["interpretability"]["properties"]["params"]["properties"]) == set(EXPLAIN_METHODS)
+
+
+def test_registry_entries_are_valid(repo):
+    registry = load_registry(repo / "resources/datasets.yaml")
+    assert {"sergio", "pbmc68k", "hippocampus", "pancreas"} <= set(registry)
+    for name, entry in registry.items():
+        validate(copy.deepcopy(entry), str(repo / "workflow/schemas/dataset.schema.yaml"))
+        assert (entry["source"] == "url") == ("url" in entry), name
+
+
+def test_dataset_names_and_custom_paths_are_checked(repo, default, tmp_path):
+    registry = load_registry(repo / "resources/datasets.yaml")
+    default["datasets"] = ["sergio", "pbmc86k"]
+    with pytest.raises(ValueError, match="unknown dataset 'pbmc86k'.*custom_datasets"):
+        resolve_datasets(default, registry)
+    default["datasets"] = ["mine"]
+    default["custom_datasets"] = {"mine": {"path": str(tmp_path / "absent.h5ad"), "label_key": "ct",
+                                           "organism": "hsapiens", "values": "counts"}}
+    with pytest.raises(ValueError, match=r"custom_datasets.mine.path: file .*absent.h5ad.* does not exist"):
+        resolve_datasets(default, registry)
+    default["custom_datasets"] = {"pbmc68k": {"path": "x.h5ad", "label_key": "ct", "organism": "hsapiens",
+                                              "values": "counts"}}
+    with pytest.raises(ValueError, match="reuse registry names"):
+        resolve_datasets(default, registry)
+
+
+def test_dataset_overrides_are_checked(repo, default):
+    entry = {"label_key": "ct", "organism": "hsapiens", "values": "log_normalized", "preprocess": {"n_hvgs": 10}}
+    with pytest.raises(ValueError, match=r"dataset 'mine': unknown preprocess keys \['n_hvgs'\]"):
+        check_config(default, {"mine": entry})
+    entry["preprocess"] = {"hvg_flavor": "seurat_v3"}
+    with pytest.raises(ValueError, match="seurat_v3"):
+        check_config(default, {"mine": entry})
+    entry["preprocess"] = {}
+    entry["enrichment"] = {"backend": "gmt"}
+    with pytest.raises(ValueError, match="no gmt file"):
+        check_config(default, {"mine": entry})

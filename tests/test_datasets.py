@@ -46,3 +46,89 @@ def test_pbmc68k_rejects_a_file_that_is_not_normalised_as_expected(monkeypatch):
     monkeypatch.setattr(sc.datasets, "pbmc68k_reduced", tampered)
     with pytest.raises(ValueError, match="pbmc68k: counts recovered"):
         load_pbmc68k()
+
+
+def _write(adata, tmp_path, name="mine.h5ad"):
+    path = tmp_path / name
+    adata.write_h5ad(path)
+    return str(path)
+
+
+def _entry(**extra):
+    return {"source": "path", "label_key": "cell_type", "organism": "hsapiens", "values": "counts", **extra}
+
+
+def _blobs(n_genes=20):
+    import anndata as ad
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(["a", "b", "c"], [30, 30, 4])
+    x = rng.poisson(3.0, size=(len(labels), n_genes)).astype(np.float32)
+    obs = pd.DataFrame({"cell_type": labels, "batch": "x"}, index=[f"c{i}" for i in range(len(x))])
+    return ad.AnnData(x, obs=obs, var=pd.DataFrame(index=[f"g{j}" for j in range(n_genes)]))
+
+
+def test_load_dataset_registry_pbmc68k():
+    from advinterp.datasets import load_dataset
+
+    adata = load_dataset("pbmc68k", {"source": "scanpy", "label_key": "bulk_labels", "organism": "hsapiens",
+                                     "values": "counts", "n_cells": 700}, None, min_cells_per_class=5)
+    assert adata.shape == (700, 765) and list(adata.obs.columns) == ["bulk_labels"]
+    assert adata.uns["dataset"]["name"] == "pbmc68k"
+
+
+def test_load_dataset_checks_each_bad_input(tmp_path):
+    from advinterp.datasets import load_dataset
+
+    good = _blobs()
+    kw = {"min_cells_per_class": 3}
+    cases = []
+    missing_key = good.copy()
+    missing_key.obs = missing_key.obs.rename(columns={"cell_type": "celltype"})
+    cases.append((missing_key, _entry(),
+                  r"label key 'cell_type' is not in obs; available keys: \['celltype', 'batch'\]"))
+    with_nan = good.copy()
+    with_nan.X[0, 0] = np.nan
+    cases.append((with_nan, _entry(), "NaN or infinite"))
+    negative = good.copy()
+    negative.X[0, 0] = -1
+    cases.append((negative, _entry(), "negative values but counts are expected"))
+    fractional = good.copy()
+    fractional.X[0, 0] = 0.5
+    cases.append((fractional, _entry(), "non-integer values but counts are expected"))
+    duplicated = good.copy()
+    duplicated.var_names = ["g0"] * 2 + [f"g{j}" for j in range(2, 20)]
+    cases.append((duplicated, _entry(), "duplicate gene names"))
+    cases.append((good, _entry(counts_layer="spliced"), "counts_layer 'spliced' is not a layer"))
+    cases.append((good, _entry(n_cells=100), "64 cells, the registry expects 100"))
+    cases.append((good, _entry(labels=["a", "b", "d"]), r"missing: \['d'\], unexpected: \['c'\]"))
+    for i, (adata, entry, message) in enumerate(cases):
+        with pytest.raises(ValueError, match=message):
+            load_dataset("mine", entry, _write(adata, tmp_path, f"case{i}.h5ad"), **kw)
+    with pytest.raises(ValueError, match=r"classes with fewer than 5 cells \(min_cells_per_class\): c \(4\)"):
+        load_dataset("mine", _entry(), _write(good, tmp_path), min_cells_per_class=5)
+
+
+def test_load_dataset_drops_small_classes_and_reads_a_layer(tmp_path, caplog):
+    from advinterp.datasets import load_dataset
+
+    adata = _blobs()
+    adata.layers["spliced"] = adata.X * 2
+    adata.X = adata.X + 0.5  # X is not counts; the layer is
+    out = load_dataset("mine", _entry(counts_layer="spliced"), _write(adata, tmp_path), min_cells_per_class=5,
+                       small_classes="drop")
+    assert out.n_obs == 60 and set(out.obs["cell_type"]) == {"a", "b"}
+    np.testing.assert_array_equal(out.X, adata.layers["spliced"][:60])
+    assert "dropping classes with fewer than 5 cells: c (4)" in caplog.text
+
+
+def test_load_dataset_log_normalized_values(tmp_path):
+    from advinterp.datasets import load_dataset
+
+    adata = _blobs()
+    adata.X = np.log2(adata.X + 1)
+    out = load_dataset("mine", _entry(values="log_normalized"), _write(adata, tmp_path), min_cells_per_class=3)
+    assert out.uns["dataset"]["values"] == "log_normalized"
+    with pytest.raises(ValueError, match="non-integer values but counts are expected"):
+        load_dataset("mine", _entry(), _write(adata, tmp_path, "b.h5ad"), min_cells_per_class=3)

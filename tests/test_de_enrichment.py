@@ -68,3 +68,30 @@ def test_gmt_errors_name_the_file_and_line(tmp_path):
     bad.write_text("ONLY_A_NAME\n")
     with pytest.raises(ValueError, match="bad.gmt, line 1"):
         read_gmt(bad)
+
+
+def test_consensus_queries_pool_each_class_top_genes_with_file_safe_names():
+    from advinterp.enrichment import consensus_queries, query_name
+
+    ranked = pd.DataFrame({"class": ["CD4+/CD25 T Reg"] * 3 + ["B"] * 3, "rank": [1, 2, 3] * 2,
+                           "gene": ["x", "y", "z", "y", "w", "v"], "votes": 1, "mean_rank": 1.0})
+    queries = consensus_queries(ranked, 2)
+    assert queries == {"pooled": ["w", "x", "y"], "class_CD4_CD25_T_Reg": ["x", "y"], "class_B": ["y", "w"]}
+    assert query_name("a b") == "class_a_b"
+    with pytest.raises(ValueError, match="clashing query file names"):
+        consensus_queries(ranked.replace({"B": "CD4+ CD25 T Reg"}), 2)
+
+
+def test_enrich_with_the_gmt_backend_and_organism_check(tmp_path):
+    from advinterp.enrichment import enrich
+
+    gmt = tmp_path / "sets.gmt"
+    gmt.write_text("UP\tplanted\tg1\tg2\tg3\nOTHER\tna\tg7\tg8\n")
+    params = {"backend": "gmt", "gmt": str(gmt), "sources": ["GO:BP"], "background": "measured", "timeout": 1,
+              "retries": 1}
+    tables = enrich({"pooled": ["g1", "g2", "g5"]}, [f"g{j}" for j in range(10)], params, "none")
+    table = tables["pooled"]
+    assert list(table.columns) == ENRICHMENT_COLUMNS and table.loc[0, "term_id"] == "UP"
+    assert table.loc[0, "intersection"] == "g1,g2" and table.loc[0, "source"] == "sets"
+    with pytest.raises(ValueError, match="needs the dataset's organism"):
+        enrich({"pooled": ["g1"]}, ["g1"], {**params, "backend": "gprofiler"}, "none")

@@ -99,3 +99,31 @@ def test_small_classes_are_an_error_or_dropped_with_a_warning(caplog):
     assert "dropping classes with fewer than 5 cells: rare (3)" in caplog.text
     with pytest.raises(ValueError, match="would leave fewer than two classes"):
         enforce_min_cells(adata, "cell_type", 11, action="drop")
+
+
+def test_log_normalized_input_skips_normalisation_and_filters_by_cells():
+    raw = make_counts()
+    logged = raw.copy()
+    logged.X = np.log2(raw.X / raw.X.sum(axis=1, keepdims=True) * 1e6 + 1).astype(np.float32)  # log2(CPM + 1)
+    logged.X[:, 5:8] = 0
+    logged.X[:2, 5] = 1.0  # expressed in 2 cells: below min_cells=3
+    spec = PreprocessSpec(label_key="cell_type", min_cells=3, n_hvg=40, test_size=0.25, values="log_normalized")
+    out = preprocess(logged, spec, seed=0)
+    assert "counts" not in out.layers and out.uns["preprocess"]["values"] == "log_normalized"
+    assert not {"gene5", "gene6", "gene7"} & set(out.var_names)
+    # the values are used as they are: no library-size normalisation, no second log
+    np.testing.assert_allclose(np.asarray(out.layers["log_normalized"]), logged[:, out.var_names].X, rtol=1e-6)
+
+
+def test_log_normalized_input_errors():
+    logged = make_counts()
+    logged.X = np.log1p(logged.X).astype(np.float32)
+    spec = PreprocessSpec(label_key="cell_type", n_hvg=40, values="log_normalized")
+    with pytest.raises(ValueError, match="seurat_v3' models counts"):
+        preprocess(logged, PreprocessSpec(label_key="cell_type", hvg_flavor="seurat_v3", values="log_normalized"), 0)
+    zscored = logged.copy()
+    zscored.X = zscored.X - zscored.X.mean(axis=0)
+    with pytest.raises(ValueError, match="negative values, but log-normalised values"):
+        preprocess(zscored, spec, 0)
+    with pytest.raises(ValueError, match=r"no gene is left: none are expressed in >= 1000 cells"):
+        preprocess(logged, PreprocessSpec(label_key="cell_type", min_cells=1000, values="log_normalized"), 0)

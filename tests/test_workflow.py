@@ -34,10 +34,37 @@ def deploy(repo, workdir, config="tests/data/tiny.yaml"):
     return workdir
 
 
+MARKERS = {"alpha": ["ACTB", "GAPDH", "MYC"], "beta": ["CD3E", "CD19", "LYZ"], "gamma": ["NKG7", "GNLY", "PRF1"]}
+
+
+def add_custom_dataset(workdir):
+    """A user dataset as README's "Your own data" describes it: a log-normalised .h5ad with three cell
+    types, each with planted marker genes, and a GMT of those markers for the offline enrichment."""
+    rng = np.random.default_rng(3)
+    genes = [g for m in MARKERS.values() for g in m] + [f"GENE{j}" for j in range(51)]
+    labels = np.repeat(list(MARKERS), 40)
+    x = rng.poisson(1.0, size=(len(labels), len(genes))).astype(float)
+    for cls, markers in MARKERS.items():
+        x[np.ix_(labels == cls, [genes.index(g) for g in markers])] += 6
+    obs = pd.DataFrame({"celltype": labels}, index=[f"cell{i}" for i in range(len(labels))])
+    data = workdir / "data"
+    data.mkdir()
+    ad.AnnData(np.log2(x + 1).astype(np.float32), obs=obs, var=pd.DataFrame(index=genes)).write_h5ad(data / "mine.h5ad")
+    (data / "markers.gmt").write_text("".join(f"SET_{c.upper()}\t{c} markers\t" + "\t".join(m) + "\n"
+                                              for c, m in MARKERS.items()))
+    config = yaml.safe_load((workdir / "config/config.yaml").read_text())
+    config["datasets"] = ["sergio", "mine"]
+    config["custom_datasets"] = {"mine": {"path": "data/mine.h5ad", "label_key": "celltype", "organism": "hsapiens",
+                                          "values": "log_normalized",
+                                          "enrichment": {"backend": "gmt", "gmt": "data/markers.gmt"}}}
+    (workdir / "config/config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return workdir
+
+
 @pytest.fixture(scope="module")
 def runs(repo, tmp_path_factory):
-    first = deploy(repo, tmp_path_factory.mktemp("run1"))
-    second = deploy(repo, tmp_path_factory.mktemp("run2"))
+    first = add_custom_dataset(deploy(repo, tmp_path_factory.mktemp("run1")))
+    second = add_custom_dataset(deploy(repo, tmp_path_factory.mktemp("run2")))
     snakemake(repo, first)
     snakemake(repo, second)
     return first, second
@@ -198,12 +225,40 @@ def test_rerun_gives_identical_tables(runs):
                   "models/adv_pgd.history.tsv", "keygenes/recovery.tsv", "consensus/adv_pgd.ranked.tsv",
                   "explain/standard/shap_kernel.tsv", "explain/adv_fgsm/lime.tsv"]:
         assert (a / table).read_bytes() == (b / table).read_bytes(), table
+    for table in ["de/wilcoxon.tsv", "compare/consensus_vs_de.tsv", "tables/top_genes.md", "enrichment/pooled.tsv"]:
+        assert (runs[0] / "results/mine" / table).read_bytes() == (runs[1] / "results/mine" / table).read_bytes()
     ma, mb = (json.loads((r / "metrics/standard.json").read_text()) for r in (a, b))
     ma.pop("seconds"), mb.pop("seconds")
     assert ma == mb
     for name in ["raw", "preprocessed"]:
         xa, xb = (ad.read_h5ad(r / f"data/{name}.h5ad").X for r in (a, b))
         np.testing.assert_array_equal(xa, xb)
+
+
+def test_custom_dataset_real_data_arm(runs):
+    res = runs[0] / "results/mine"
+    pre = ad.read_h5ad(res / "data/preprocessed.h5ad")
+    assert pre.uns["preprocess"]["values"] == "log_normalized" and "counts" not in pre.layers
+    de = pd.read_csv(res / "de/wilcoxon.tsv", sep="\t")
+    assert list(de.columns) == ["class", "gene", "score", "logfoldchange", "pval", "pval_adj", "significant"]
+    for cls, markers in MARKERS.items():  # the planted markers are the top DE genes of their class
+        top = de[de["class"] == cls].sort_values("score", ascending=False).head(3)
+        assert set(top["gene"]) == set(markers) and top["significant"].all()
+    venn = pd.read_csv(res / "compare/consensus_vs_de.tsv", sep="\t")
+    assert list(venn.columns) == ["class", "n_consensus", "n_de", "n_shared", "jaccard"]
+    assert venn["n_consensus"].tolist() == [10, 10, 10] and (venn["n_shared"] <= 10).all()
+    top = pd.read_csv(res / "tables/top_genes.tsv", sep="\t")
+    assert list(top.columns) == ["class", "rank", "gene", "votes", "de_significant"] and len(top) == 9
+    md = (res / "tables/top_genes.md").read_text()
+    assert md.startswith("| class | top consensus genes |") and all(f"| {c} |" in md for c in MARKERS)
+    names = sorted(p.name for p in (res / "enrichment").iterdir())
+    assert names == ["class_alpha.tsv", "class_beta.tsv", "class_gamma.tsv", "pooled.tsv"]
+    pooled = pd.read_csv(res / "enrichment/pooled.tsv", sep="\t")
+    assert list(pooled.columns) == ["source", "term_id", "term_name", "p_value", "p_adj", "term_size", "query_size",
+                                    "intersection_size", "intersection"]
+    assert set(pooled["term_id"]) == {"SET_ALPHA", "SET_BETA", "SET_GAMMA"} and (pooled["source"] == "markers").all()
+    for fig in ["venn_consensus_de", "enrichment_pooled", "consensus_adv_fgsm"]:
+        assert Image.open(res / f"figures/{fig}.png").size[0] > 100
 
 
 def test_bad_config_fails_before_any_job(repo, tmp_path):
@@ -225,3 +280,14 @@ def test_torch_rules_request_a_gpu_only_for_device_cuda(repo, tmp_path, device, 
     block = out[out.index("rule train_standard:"):]
     block = block[: block.index("\n\n")] if "\n\n" in block else block
     assert gpu in block
+
+
+def test_paper_config_plans_the_full_reproduction(repo, tmp_path):
+    # the paper's datasets, downloads included, plan without error (nothing is downloaded by -n)
+    workdir = deploy(repo, tmp_path / "paper", config="config/config.yaml")
+    out = snakemake(repo, workdir, "-n", "--configfile", str(repo / "config/paper.yaml")).stdout
+    for target in ["resources/data/hippocampus.loom", "resources/data/pancreas.h5ad",
+                   "results/hippocampus/enrichment", "results/pancreas/tables/top_genes.md",
+                   "results/sergio/keygenes/recovery.tsv"]:
+        assert target in out, target
+    assert not (workdir / "results").exists()

@@ -6,6 +6,8 @@ config itself, and tests can build the same objects from a plain dict.
 
 from __future__ import annotations
 
+import os
+
 from advinterp.specs import (
     AdversarialTrainingSpec,
     Architecture,
@@ -16,8 +18,73 @@ from advinterp.specs import (
     TrainSpec,
 )
 
-# Datasets the workflow knows how to make, with the obs column holding their labels.
-LABEL_KEYS = {"sergio": "cell_type"}
+REGISTRY_PATH = "resources/datasets.yaml"
+
+
+def load_registry(path: str = REGISTRY_PATH) -> dict[str, dict]:
+    """The dataset registry: name → entry (see workflow/schemas/dataset.schema.yaml)."""
+    import yaml
+
+    with open(path) as fh:
+        return yaml.safe_load(fh) or {}
+
+
+def resolve_datasets(config: dict, registry: dict[str, dict], registry_root: str | None = None) -> dict[str, dict]:
+    """Entries of the config's ``datasets``: registry entries, or ``custom_datasets`` (``source: path``).
+
+    Errors name the offending dataset and say what to do: an unknown name lists the known
+    ones; a custom name may not shadow a registry one; a custom ``path`` must exist. Files a
+    registry entry names (its enrichment ``gmt``) are relative to ``registry_root`` (the
+    repository), so the workflow runs from any working directory.
+    """
+    custom = config.get("custom_datasets") or {}
+    clash = sorted(set(custom) & set(registry))
+    if clash:
+        raise ValueError(f"custom_datasets {clash} reuse registry names (resources/datasets.yaml); rename them")
+    out = {}
+    for name in config["datasets"]:
+        if name in custom:
+            entry = {"source": "path", **custom[name]}
+            if entry["source"] != "path":
+                raise ValueError(f"custom_datasets.{name}.source must be 'path' (a local .h5ad)")
+            if "path" not in entry:
+                raise ValueError(f"custom_datasets.{name}: 'path' is required (a local .h5ad file)")
+            if not os.path.isfile(entry["path"]):
+                raise ValueError(f"custom_datasets.{name}.path: file {entry['path']!r} does not exist "
+                                 f"(relative paths start at the working directory {os.getcwd()})")
+        elif name in registry:
+            entry = dict(registry[name])
+            gmt = (entry.get("enrichment") or {}).get("gmt")
+            if gmt and registry_root and not os.path.isabs(gmt):
+                entry["enrichment"] = {**entry["enrichment"], "gmt": os.path.join(registry_root, gmt)}
+        else:
+            raise ValueError(f"unknown dataset {name!r} in datasets; known: {sorted(registry)}; "
+                             f"your own data go under custom_datasets")
+        out[name] = entry
+    return out
+
+
+def preprocess_spec(config: dict, entry: dict) -> PreprocessSpec:
+    """The preprocessing of one dataset: config ``preprocess`` with the entry's overrides,
+    its label key and the kind of its values."""
+    pre = {**config["preprocess"], **(entry.get("preprocess") or {})}
+    if pre.get("target_sum") is not None:
+        pre["target_sum"] = float(pre["target_sum"])
+    unknown = sorted(set(pre) - set(PreprocessSpec.__dataclass_fields__))
+    if unknown:
+        raise ValueError(f"unknown preprocess keys {unknown} in a dataset's preprocess overrides")
+    return PreprocessSpec(label_key=entry["label_key"], values=entry.get("values", "counts"), **pre)
+
+
+def enrichment_params(config: dict, entry: dict) -> dict:
+    """``biology.enrichment`` with the dataset's overrides; backend gmt needs a gmt file."""
+    params = {**config["biology"]["enrichment"], **(entry.get("enrichment") or {})}
+    unknown = sorted(set(params) - set(config["biology"]["enrichment"]))
+    if unknown:
+        raise ValueError(f"unknown enrichment keys {unknown} in a dataset's enrichment overrides")
+    if params["backend"] == "gmt" and not params.get("gmt"):
+        raise ValueError("biology.enrichment.backend is 'gmt' but no gmt file is set (biology.enrichment.gmt)")
+    return params
 
 
 def network_spec(config: dict) -> NetworkSpec:
@@ -31,13 +98,6 @@ def simulation_spec(config: dict) -> SimulationSpec:
     sim["mr_low_range"] = tuple(float(v) for v in sim["mr_low_range"])
     sim["mr_high_range"] = tuple(float(v) for v in sim["mr_high_range"])
     return SimulationSpec(**sim)
-
-
-def preprocess_spec(config: dict, dataset: str) -> PreprocessSpec:
-    pre = dict(config["preprocess"])
-    if pre.get("target_sum") is not None:
-        pre["target_sum"] = float(pre["target_sum"])
-    return PreprocessSpec(label_key=LABEL_KEYS[dataset], **pre)
 
 
 def architecture(config: dict) -> Architecture:
@@ -101,17 +161,27 @@ def describe_validation_error(err: BaseException) -> str:
     return f"config key {path!r}: {v.message}"
 
 
-def check_config(config: dict) -> None:
+def check_config(config: dict, datasets: dict[str, dict]) -> None:
     """Cross-key checks the JSON schema cannot express; raises ValueError naming the keys.
 
-    Called when the workflow is parsed, so a bad combination fails before any job runs.
+    ``datasets`` are the resolved entries (:func:`resolve_datasets`). Called when the workflow
+    is parsed, so a bad combination fails before any job runs.
     """
     if "sergio" in config["datasets"]:
         network_spec(config).check()
         simulation_spec(config)
     architecture(config)
-    for ds in config["datasets"]:
-        preprocess_spec(config, ds)
+    for name, entry in datasets.items():
+        try:
+            spec = preprocess_spec(config, entry)
+            if spec.values == "log_normalized" and spec.hvg_flavor == "seurat_v3":
+                raise ValueError("hvg_flavor 'seurat_v3' models counts but the values are log-normalised; "
+                                 "use seurat or cell_ranger")
+            if name != "sergio":
+                enrichment_params(config, entry)
+        except ValueError as err:
+            raise ValueError(f"dataset {name!r}: {err}") from None
+
     train_spec(config)
     attack_spec(config)
     adversarial_training_spec(config)

@@ -42,3 +42,59 @@ def load_pbmc68k() -> ad.AnnData:
     out = ad.AnnData(X=counts.astype(np.float32), obs=src.obs.copy(), var=src.raw.var.copy())
     out.var_names = src.raw.var_names
     return out
+
+
+def read_source(entry: dict, path: str | None) -> ad.AnnData:
+    """The dataset's AnnData as stored: scanpy's pbmc68k, a downloaded .h5ad/.loom, or the user's .h5ad."""
+    source = entry.get("source", "path")
+    if source == "scanpy":
+        return load_pbmc68k()
+    fmt = entry.get("format") or ("loom" if str(path).endswith(".loom") else "h5ad")
+    if fmt == "loom":
+        return ad.read_loom(path, sparse=True)
+    return ad.read_h5ad(path)
+
+
+def check_expected(adata: ad.AnnData, entry: dict, name: str) -> None:
+    """The registry's expected cell count and label set, checked after loading."""
+    label_key = entry["label_key"]
+    if "n_cells" in entry and adata.n_obs != entry["n_cells"]:
+        raise ValueError(f"dataset {name}: {adata.n_obs} cells, the registry expects {entry['n_cells']}; "
+                         f"the file is not the published one (check resources/datasets.yaml)")
+    if "labels" in entry:
+        found = set(adata.obs[label_key].dropna().astype(str))
+        if found != set(entry["labels"]):
+            raise ValueError(f"dataset {name}: obs[{label_key!r}] labels {sorted(found)} differ from the "
+                             f"registry's {sorted(entry['labels'])} (missing: {sorted(set(entry['labels']) - found)}, "
+                             f"unexpected: {sorted(found - set(entry['labels']))})")
+
+
+def load_dataset(name: str, entry: dict, path: str | None, min_cells_per_class: int,
+                 small_classes: str = "error") -> ad.AnnData:
+    """A dataset ready for :func:`advinterp.preprocess.preprocess`, checked before any heavy work.
+
+    Takes the values from ``counts_layer`` (or ``X``), keeps the label column, checks the
+    values (counts: finite, non-negative integers; log-normalised: finite, non-negative),
+    duplicate genes, the registry's cell count and labels, and classes smaller than
+    ``min_cells_per_class`` (an error, or dropped with a warning). The result records its
+    provenance in ``uns['dataset']``.
+    """
+    from advinterp.preprocess import check_values, enforce_min_cells, require_label_key
+
+    source = f"dataset {name}"
+    raw = read_source(entry, path)
+    label_key = entry["label_key"]
+    require_label_key(raw, label_key, source)
+    layer = entry.get("counts_layer")
+    if layer and layer not in raw.layers:
+        raise ValueError(f"{source}: counts_layer {layer!r} is not a layer; available: {list(raw.layers)}")
+    x = raw.layers[layer] if layer else raw.X
+    out = ad.AnnData(X=x, obs=raw.obs[[label_key]].copy(), var=raw.var[[]].copy())
+    values = entry.get("values", "counts")
+    check_values(out, label_key, values, source)
+    out.obs[label_key] = out.obs[label_key].astype(str).astype("category")
+    check_expected(out, entry, name)
+    out = enforce_min_cells(out, label_key, min_cells_per_class, small_classes, source)
+    out.uns["dataset"] = {"name": name, "label_key": label_key, "values": values,
+                          "organism": entry.get("organism", "none"), "source": entry.get("source", "path")}
+    return out

@@ -110,3 +110,43 @@ def gprofiler_enrichment(query: list[str], organism: str, sources: list[str], ba
                      ",".join(sorted(shared))))
     table = pd.DataFrame(rows, columns=ENRICHMENT_COLUMNS)
     return table.sort_values(["p_adj", "term_id"], kind="stable").reset_index(drop=True)
+
+
+def query_name(cls: str) -> str:
+    """File-safe name of a class's query: ``class_`` + the label with runs of other characters as ``_``."""
+    import re
+
+    return "class_" + (re.sub(r"[^A-Za-z0-9]+", "_", str(cls)).strip("_") or "unnamed")
+
+
+def consensus_queries(ranked: pd.DataFrame, top_n: int) -> dict[str, list[str]]:
+    """The paper's queries: the top-``top_n`` consensus genes of every class pooled (``pooled``; the
+    paper's 210 genes for 14 types, duplicates once), and each class's own (``class_<label>``)."""
+    from advinterp.compare import top_consensus_genes
+
+    per_class = top_consensus_genes(ranked, top_n)
+    pooled = sorted({g for genes in per_class.values() for g in genes})
+    names = [query_name(c) for c in per_class]
+    if len(set(names)) < len(names):
+        raise ValueError(f"class labels {sorted(per_class)} give clashing query file names")
+    return {"pooled": pooled, **{query_name(c): genes for c, genes in per_class.items()}}
+
+
+def enrich(queries: dict[str, list[str]], measured: list[str], params: dict, organism: str) -> dict[str, pd.DataFrame]:
+    """One enrichment table per query with the configured backend (``biology.enrichment``).
+
+    ``gmt``: over-representation against ``params['gmt']`` within the measured genes.
+    ``gprofiler``: g:GOSt with ``sources``, FDR, the measured genes as custom background when
+    ``background`` is ``measured``; an unknown organism (``none``) is an error up front.
+    """
+    if params["backend"] == "gmt":
+        sets = read_gmt(params["gmt"])
+        source = Path(params["gmt"]).stem
+        return {name: overrepresentation(genes, sets, measured, source=source) for name, genes in queries.items()}
+    if organism in ("", "none"):
+        raise ValueError("g:Profiler enrichment needs the dataset's organism (a g:Profiler id such as hsapiens or "
+                         "mmusculus); set it in the dataset's entry, or use the gmt backend")
+    background = list(measured) if params["background"] == "measured" else None
+    return {name: gprofiler_enrichment(genes, organism, params["sources"], background, timeout=params["timeout"],
+                                       retries=params["retries"])
+            for name, genes in queries.items()}

@@ -275,3 +275,42 @@ def keygene_auroc_figure(table: pd.DataFrame, title: str) -> plt.Figure:
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def venn_grid_figure(sets: dict[str, tuple[set, set]], labels: tuple[str, str], title: str) -> plt.Figure:
+    """One two-set Venn diagram per class (matplotlib-venn), e.g. consensus vs DE top genes (Fig. 3d,e)."""
+    from matplotlib_venn import venn2
+
+    n = len(sets)
+    cols = min(4, max(n, 1))
+    rows = int(np.ceil(n / cols)) if n else 1
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
+    for ax, (cls, (a, b)) in zip(axes.flat, sets.items(), strict=False):
+        venn2([a, b], set_labels=labels, ax=ax, set_colors=("#d95f02", "#1b9e77"))
+        ax.set_title(cls, fontsize=9)
+    for ax in axes.flat[n:]:
+        ax.set_axis_off()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def enrichment_dotplot_figure(table: pd.DataFrame, title: str, max_terms: int = 20) -> plt.Figure:
+    """Top terms by adjusted p-value: -log10(p_adj) against the term, dot size = genes shared with the
+    query, colour = data source (paper Figs. 3f,g and 4f,g)."""
+    top = table.sort_values("p_adj", kind="stable").head(max_terms).iloc[::-1]
+    fig, ax = plt.subplots(figsize=(7.5, 0.32 * max(len(top), 3) + 1.5))
+    if top.empty:
+        ax.text(0.5, 0.5, "no terms tested", ha="center", va="center")
+        ax.set_axis_off()
+    else:
+        score = -np.log10(top["p_adj"].clip(lower=1e-300))
+        names = [n if len(n) <= 60 else n[:57] + "..." for n in top["term_name"].astype(str)]
+        sns.scatterplot(x=score, y=names, size=top["intersection_size"], hue=top["source"], ax=ax,
+                        sizes=(30, 250), legend="brief")
+        ax.axvline(-np.log10(0.05), color="grey", linestyle="--", linewidth=1)
+        ax.set_xlabel("-log10 adjusted p (dashed: 0.05)")
+        ax.set_ylabel("")
+        ax.legend(bbox_to_anchor=(1.02, 1), loc="upper left", fontsize=8)
+    ax.set_title(title)
+    return fig

@@ -3,6 +3,11 @@
 counts → gene filter (≥ ``min_counts`` total counts) → library-size normalisation →
 log1p → top ``n_hvg`` highly variable genes → stratified train/test split →
 per-gene z-scoring with mean and SD of the *training* cells only.
+
+Inputs that are already log-normalised (``values="log_normalized"``, e.g. log2(TPM+1) from
+SMART-seq) skip normalisation and log1p; their gene filter keeps genes expressed in at least
+``min_cells`` cells (there are no counts to sum), and HVG selection must use a flavour made for
+log data (``seurat`` or ``cell_ranger``; ``seurat_v3`` models counts).
 """
 
 from __future__ import annotations
@@ -34,8 +39,12 @@ def require_label_key(adata: ad.AnnData, label_key: str, source: str = "dataset"
         )
 
 
-def check_counts(adata: ad.AnnData, label_key: str, source: str = "dataset") -> None:
-    """One clear error for inputs the preprocessing cannot use, before any work."""
+def check_values(adata: ad.AnnData, label_key: str, values: str = "counts", source: str = "dataset") -> None:
+    """One clear error for inputs the preprocessing cannot use, before any work.
+
+    Always: the label column exists and has no missing labels, X is finite, gene names are
+    unique. ``values="counts"``: non-negative integers; ``"log_normalized"``: non-negative.
+    """
     require_label_key(adata, label_key, source)
     if adata.obs[label_key].isna().any():
         raise ValueError(f"{source}: obs[{label_key!r}] has missing labels; drop or label those cells")
@@ -43,8 +52,11 @@ def check_counts(adata: ad.AnnData, label_key: str, source: str = "dataset") -> 
     if not np.all(np.isfinite(x)):
         raise ValueError(f"{source}: X contains NaN or infinite values")
     if (x < 0).any():
-        raise ValueError(f"{source}: X contains negative values but counts are expected")
-    if not np.allclose(x, np.round(x)):
+        if values == "counts":
+            raise ValueError(f"{source}: X contains negative values but counts are expected")
+        raise ValueError(f"{source}: X contains negative values, but log-normalised values (log(x + 1) >= 0) "
+                         f"are expected; pass unscaled values (not z-scores)")
+    if values == "counts" and not np.allclose(x, np.round(x)):
         raise ValueError(f"{source}: X holds non-integer values but counts are expected")
     if not adata.var_names.is_unique:
         dup = adata.var_names[adata.var_names.duplicated()].unique()[:5].tolist()
@@ -100,32 +112,42 @@ def preprocess(adata: ad.AnnData, spec: PreprocessSpec, seed: int) -> ad.AnnData
     ``layers['counts']``, ``var['highly_variable']`` and scanpy's HVG statistics,
     ``var['train_mean']``/``var['train_std']`` (the scaling), ``obs['split']``.
     """
-    check_counts(adata, spec.label_key)
+    log_input = spec.values == "log_normalized"
+    if spec.values not in ("counts", "log_normalized"):
+        raise ValueError(f"values={spec.values!r}; use 'counts' or 'log_normalized'")
+    if log_input and spec.hvg_flavor == "seurat_v3":
+        raise ValueError("preprocess.hvg_flavor 'seurat_v3' models counts, but this dataset has log-normalised "
+                         "values; use 'seurat' or 'cell_ranger'")
+    check_values(adata, spec.label_key, spec.values)
     adata = adata.copy()
     x = adata.X
     adata.X = sp.csr_matrix(x, dtype=np.float32) if sp.issparse(x) else np.asarray(x, dtype=np.float32)
-    adata.layers["counts"] = adata.X.copy()
     n_genes_in = adata.n_vars
 
-    sc.pp.filter_genes(adata, min_counts=spec.min_counts)
+    if log_input:
+        sc.pp.filter_genes(adata, min_cells=spec.min_cells)
+        gene_filter = f"are expressed in >= {spec.min_cells} cells (preprocess.min_cells)"
+    else:
+        adata.layers["counts"] = adata.X.copy()
+        sc.pp.filter_genes(adata, min_counts=spec.min_counts)
+        gene_filter = f"have >= {spec.min_counts} counts (preprocess.min_counts)"
     if adata.n_vars == 0:
-        raise ValueError(
-            f"no gene has >= {spec.min_counts} counts (preprocess.min_counts); lower it or check the input"
-        )
+        raise ValueError(f"no gene is left: none {gene_filter}; lower it or check the input")
     n_genes_filtered = adata.n_vars
-    sc.pp.normalize_total(adata, target_sum=spec.target_sum)
-    sc.pp.log1p(adata)
+    if not log_input:
+        sc.pp.normalize_total(adata, target_sum=spec.target_sum)
+        sc.pp.log1p(adata)
     adata.layers["log_normalized"] = adata.X.copy()
 
     n_top = min(spec.n_hvg, adata.n_vars)
     if n_top < spec.n_hvg:
         log.warning(
-            "only %d genes pass min_counts=%d, fewer than n_hvg=%d: keeping them all",
-            adata.n_vars, spec.min_counts, spec.n_hvg,
+            "only %d genes pass the gene filter, fewer than n_hvg=%d: keeping them all", adata.n_vars, spec.n_hvg,
         )
         adata.var["highly_variable"] = True
     else:
-        sc.pp.highly_variable_genes(adata, n_top_genes=n_top, flavor=spec.hvg_flavor)
+        sc.pp.highly_variable_genes(adata, n_top_genes=n_top, flavor=spec.hvg_flavor,
+                                    layer="counts" if spec.hvg_flavor == "seurat_v3" else None)
         adata = adata[:, adata.var["highly_variable"].to_numpy()].copy()
 
     labels = adata.obs[spec.label_key].astype(str).to_numpy()

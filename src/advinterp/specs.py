@@ -68,10 +68,12 @@ class SimulationSpec:
 class PreprocessSpec:
     label_key: str = "cell_type"
     min_counts: int = 30
+    min_cells: int = 3
     n_hvg: int = 2500
     hvg_flavor: str = "seurat"
     target_sum: float | None = 1e4
     test_size: float = 0.2
+    values: str = "counts"  # counts | log_normalized
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from advinterp.config import (
     canonical,
     check_config,
     describe_validation_error,
+    load_registry,
+    resolve_datasets,
     sweep_seeds,
 )
 
@@ -20,7 +22,27 @@ except WorkflowError as err:
     # Snakemake's own message buries the offending key under a dump of the schema.
     raise WorkflowError(f"invalid config: {describe_validation_error(err)}") from None
 try:
-    check_config(config)
+    DATASET_ENTRIES = resolve_datasets(
+        config,
+        load_registry(os.path.join(workflow.basedir, "resources/datasets.yaml")),
+        registry_root=workflow.basedir,
+    )
+except ValueError as err:
+    raise WorkflowError(f"invalid config: {err}") from None
+for _name, _entry in DATASET_ENTRIES.items():
+    try:
+        validate(_entry, "../schemas/dataset.schema.yaml")
+    except WorkflowError as err:
+        where = (
+            "custom_datasets"
+            if _name in config["custom_datasets"]
+            else "resources/datasets.yaml"
+        )
+        raise WorkflowError(
+            f"invalid dataset {_name!r} ({where}): {describe_validation_error(err)}"
+        ) from None
+try:
+    check_config(config, DATASET_ENTRIES)
 except ValueError as err:
     raise WorkflowError(f"invalid config: {err}") from None
 # Key order must not depend on how the config was assembled (see canonical()).
@@ -30,6 +52,11 @@ config.update(_canonical_config)
 
 
 DATASETS = list(config["datasets"])
+# Datasets loaded from a file or a package (everything but the simulated sergio); a pattern
+# that matches nothing when there are none, so the load rule never claims sergio's raw.h5ad.
+LOADED = [ds for ds in DATASETS if DATASET_ENTRIES[ds]["source"] != "simulated"]
+LOADED_PATTERN = "|".join(LOADED) if LOADED else "(?!)"
+DOWNLOADED = [ds for ds in LOADED if DATASET_ENTRIES[ds]["source"] == "url"]
 # Rules that use torch ask the scheduler for a GPU only when the config asks for one,
 # so CPU runs are not throttled by a gpu resource limit.
 GPU = 1 if config["device"] == "cuda" else 0
@@ -50,7 +77,96 @@ def all_outputs():
         ]
         outputs += robustness_outputs(ds)
         outputs += interpretability_outputs(ds)
+        if ds in LOADED:
+            outputs += biology_outputs(ds)
     return outputs
+
+
+def dataset_entry(wildcards):
+    """Registry (or custom_datasets) entry of {dataset}, for the rules' params."""
+    return DATASET_ENTRIES[wildcards.dataset]
+
+
+def preprocess_entry(wildcards):
+    """What the preprocessing needs of {dataset}'s entry: label key, kind of values, overrides."""
+    entry = DATASET_ENTRIES[wildcards.dataset]
+    return {
+        "label_key": entry["label_key"],
+        "values": entry.get("values", "counts"),
+        "preprocess": entry.get("preprocess", {}),
+    }
+
+
+def download_path(ds):
+    """Where a downloaded dataset is kept (git-ignored)."""
+    return f"resources/data/{ds}.{DATASET_ENTRIES[ds]['format']}"
+
+
+def dataset_source(wildcards):
+    """The file a dataset is loaded from: its download, the user's path, or none (scanpy ships it)."""
+    entry = DATASET_ENTRIES[wildcards.dataset]
+    if entry["source"] == "url":
+        return download_path(wildcards.dataset)
+    if entry["source"] == "path":
+        return entry["path"]
+    return []
+
+
+def download_url(wildcards):
+    return DATASET_ENTRIES[wildcards.dataset]["url"]
+
+
+def download_sha256(wildcards):
+    return DATASET_ENTRIES[wildcards.dataset].get("sha256")
+
+
+def top_n_of(wildcards):
+    """Consensus top-N of {dataset}: the dataset's own top_n, else interpretability.top_n."""
+    return DATASET_ENTRIES[wildcards.dataset].get(
+        "top_n", config["interpretability"]["top_n"]
+    )
+
+
+def top_genes_of(wildcards):
+    """Genes per class in Tables 1-2: the dataset's top_genes, else biology.top_genes."""
+    return DATASET_ENTRIES[wildcards.dataset].get(
+        "top_genes", config["biology"]["top_genes"]
+    )
+
+
+def biology_regime_ranked(wildcards):
+    """Ranked consensus table of the model compared with DE (biology.regime)."""
+    return f"results/{wildcards.dataset}/consensus/{config['biology']['regime']}.ranked.tsv"
+
+
+def enrichment_of(wildcards):
+    """biology.enrichment with {dataset}'s overrides."""
+    from advinterp.config import enrichment_params
+
+    return enrichment_params(config, DATASET_ENTRIES[wildcards.dataset])
+
+
+def dataset_organism(wildcards):
+    return DATASET_ENTRIES[wildcards.dataset]["organism"]
+
+
+def enrichment_gmt(wildcards):
+    """The gene-set file of the gmt backend (an input, so a missing file fails before the job)."""
+    params = enrichment_of(wildcards)
+    return params["gmt"] if params["backend"] == "gmt" else []
+
+
+def biology_outputs(ds):
+    """Real-data-arm targets of one dataset."""
+    return [
+        f"results/{ds}/de/wilcoxon.tsv",
+        f"results/{ds}/compare/consensus_vs_de.tsv",
+        f"results/{ds}/figures/venn_consensus_de.png",
+        f"results/{ds}/tables/top_genes.tsv",
+        f"results/{ds}/tables/top_genes.md",
+        f"results/{ds}/enrichment",
+        f"results/{ds}/figures/enrichment_pooled.png",
+    ]
 
 
 def raw_h5ad(wildcards):

@@ -96,7 +96,8 @@ rule consensus:
     conda:
         "../../envs/advinterp.yaml"
     params:
-        interpretability=config["interpretability"],
+        methods=config["interpretability"]["methods"],
+        top_n=top_n_of,
     script:
         "../scripts/consensus.py"
 

@@ -11,6 +11,7 @@ rule preprocess:
         "../../envs/advinterp.yaml"
     params:
         preprocess=config["preprocess"],
+        dataset=preprocess_entry,
         seed=config["seed"],
     script:
         "../scripts/preprocess.py"

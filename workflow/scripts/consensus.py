@@ -8,7 +8,6 @@ from advinterp.smk import setup_logging
 
 smk = snakemake  # noqa: F821
 setup_logging(smk)
-cfg = smk.params.interpretability
-votes, ranked = consensus(read_importances(cfg["methods"], smk.input), cfg["top_n"])
+votes, ranked = consensus(read_importances(smk.params.methods, smk.input), smk.params.top_n)
 write_tsv(votes, smk.output.votes, index=True)
 write_tsv(ranked, smk.output.ranked)

@@ -1,0 +1,44 @@
+# Real datasets: verified downloads and loading into a counts (or log-normalised) AnnData.
+# The simulated sergio dataset has its own rules (sergio.smk).
+
+
+rule download_dataset:
+    output:
+        "resources/data/{dataset}.{ext}",
+    log:
+        "results/logs/{dataset}/download_dataset.{ext}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/download_dataset.{ext}.tsv"
+    wildcard_constraints:
+        dataset="|".join(DOWNLOADED) if DOWNLOADED else "(?!)",
+        ext="h5ad|loom",
+    retries: 0
+    conda:
+        "../../envs/advinterp.yaml"
+    params:
+        url=download_url,
+        sha256=download_sha256,
+        checksums="resources/checksums.tsv",
+    script:
+        "../scripts/download_dataset.py"
+
+
+rule load_dataset:
+    input:
+        dataset_source,
+    output:
+        "results/{dataset}/data/raw.h5ad",
+    log:
+        "results/logs/{dataset}/load_dataset.log",
+    benchmark:
+        "results/benchmarks/{dataset}/load_dataset.tsv"
+    wildcard_constraints:
+        dataset=LOADED_PATTERN,
+    conda:
+        "../../envs/advinterp.yaml"
+    params:
+        entry=dataset_entry,
+        min_cells_per_class=config["min_cells_per_class"],
+        small_classes=config["small_classes"],
+    script:
+        "../scripts/load_dataset.py"
