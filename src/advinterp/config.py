@@ -29,13 +29,11 @@ def load_registry(path: str = REGISTRY_PATH) -> dict[str, dict]:
         return yaml.safe_load(fh) or {}
 
 
-def resolve_datasets(config: dict, registry: dict[str, dict], registry_root: str | None = None) -> dict[str, dict]:
+def resolve_datasets(config: dict, registry: dict[str, dict]) -> dict[str, dict]:
     """Entries of the config's ``datasets``: registry entries, or ``custom_datasets`` (``source: path``).
 
     Errors name the offending dataset and say what to do: an unknown name lists the known
-    ones; a custom name may not shadow a registry one; a custom ``path`` must exist. Files a
-    registry entry names (its enrichment ``gmt``) are relative to ``registry_root`` (the
-    repository), so the workflow runs from any working directory.
+    ones; a custom name may not shadow a registry one; a custom ``path`` must exist.
     """
     custom = config.get("custom_datasets") or {}
     clash = sorted(set(custom) & set(registry))
@@ -54,9 +52,6 @@ def resolve_datasets(config: dict, registry: dict[str, dict], registry_root: str
                                  f"(relative paths start at the working directory {os.getcwd()})")
         elif name in registry:
             entry = dict(registry[name])
-            gmt = (entry.get("enrichment") or {}).get("gmt")
-            if gmt and registry_root and not os.path.isabs(gmt):
-                entry["enrichment"] = {**entry["enrichment"], "gmt": os.path.join(registry_root, gmt)}
         else:
             raise ValueError(f"unknown dataset {name!r} in datasets; known: {sorted(registry)}; "
                              f"your own data go under custom_datasets")

@@ -23,9 +23,7 @@ except WorkflowError as err:
     raise WorkflowError(f"invalid config: {describe_validation_error(err)}") from None
 try:
     DATASET_ENTRIES = resolve_datasets(
-        config,
-        load_registry(os.path.join(workflow.basedir, "resources/datasets.yaml")),
-        registry_root=workflow.basedir,
+        config, load_registry(os.path.join(workflow.basedir, "resources/datasets.yaml"))
     )
 except ValueError as err:
     raise WorkflowError(f"invalid config: {err}") from None
@@ -45,10 +43,12 @@ try:
     check_config(config, DATASET_ENTRIES)
 except ValueError as err:
     raise WorkflowError(f"invalid config: {err}") from None
-# Key order must not depend on how the config was assembled (see canonical()).
+# Key order must not depend on how the config was assembled (see canonical()): rule params
+# built from the config or from a dataset entry are compared as text between runs.
 _canonical_config = canonical(config)
 config.clear()
 config.update(_canonical_config)
+DATASET_ENTRIES = canonical(DATASET_ENTRIES)
 
 
 DATASETS = list(config["datasets"])
@@ -82,19 +82,16 @@ def all_outputs():
     return outputs
 
 
-def dataset_entry(wildcards):
-    """Registry (or custom_datasets) entry of {dataset}, for the rules' params."""
-    return DATASET_ENTRIES[wildcards.dataset]
-
-
 def preprocess_entry(wildcards):
     """What the preprocessing needs of {dataset}'s entry: label key, kind of values, overrides."""
     entry = DATASET_ENTRIES[wildcards.dataset]
-    return {
-        "label_key": entry["label_key"],
-        "values": entry.get("values", "counts"),
-        "preprocess": entry.get("preprocess", {}),
-    }
+    return canonical(
+        {
+            "label_key": entry["label_key"],
+            "values": entry.get("values", "counts"),
+            "preprocess": entry.get("preprocess", {}),
+        }
+    )
 
 
 def download_path(ds):
@@ -143,7 +140,7 @@ def enrichment_of(wildcards):
     """biology.enrichment with {dataset}'s overrides."""
     from advinterp.config import enrichment_params
 
-    return enrichment_params(config, DATASET_ENTRIES[wildcards.dataset])
+    return canonical(enrichment_params(config, DATASET_ENTRIES[wildcards.dataset]))
 
 
 def dataset_organism(wildcards):
@@ -151,9 +148,32 @@ def dataset_organism(wildcards):
 
 
 def enrichment_gmt(wildcards):
-    """The gene-set file of the gmt backend (an input, so a missing file fails before the job)."""
+    """The gene-set file of the gmt backend (an input, so a missing file fails before the job):
+    relative to the working directory, else to this repository (the registry's shipped files).
+    """
     params = enrichment_of(wildcards)
-    return params["gmt"] if params["backend"] == "gmt" else []
+    if params["backend"] != "gmt":
+        return []
+    gmt = params["gmt"]
+    if os.path.isabs(gmt) or os.path.exists(gmt):
+        return gmt
+    return os.path.join(workflow.basedir, gmt)
+
+
+def load_entry(wildcards):
+    """What loading {dataset} needs of its entry (not its description or downstream settings)."""
+    entry = DATASET_ENTRIES[wildcards.dataset]
+    keys = [
+        "source",
+        "format",
+        "label_key",
+        "organism",
+        "values",
+        "counts_layer",
+        "n_cells",
+        "labels",
+    ]
+    return {k: entry[k] for k in keys if k in entry}
 
 
 def biology_outputs(ds):

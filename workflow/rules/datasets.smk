@@ -37,7 +37,7 @@ rule load_dataset:
     conda:
         "../../envs/advinterp.yaml"
     params:
-        entry=dataset_entry,
+        entry=load_entry,
         min_cells_per_class=config["min_cells_per_class"],
         small_classes=config["small_classes"],
     script:

@@ -14,7 +14,9 @@ from advinterp.smk import setup_logging
 
 smk = snakemake  # noqa: F821
 log = setup_logging(smk)
-params = smk.params.enrichment
+params = dict(smk.params.enrichment)
+if params["backend"] == "gmt":
+    params["gmt"] = smk.input.gmt  # the file as found (working directory, else the repository)
 queries = consensus_queries(pd.read_csv(smk.input.ranked, sep="\t"), params["top_n"])
 measured = list(ad.read_h5ad(smk.input.data, backed="r").var_names)
 tables = enrich(queries, measured, params, smk.params.organism)
