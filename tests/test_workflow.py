@@ -41,7 +41,8 @@ def add_custom_dataset(workdir):
     """A user dataset as README's "Your own data" describes it: a log-normalised .h5ad with three cell
     types, each with planted marker genes, and a GMT of those markers for the offline enrichment."""
     rng = np.random.default_rng(3)
-    genes = [g for m in MARKERS.values() for g in m] + [f"GENE{j}" for j in range(51)]
+    # 40 genes, fewer than the tiny config's n_hvg (50): every gene reaches the model and DE
+    genes = [g for m in MARKERS.values() for g in m] + [f"GENE{j}" for j in range(31)]
     labels = np.repeat(list(MARKERS), 40)
     x = rng.poisson(1.0, size=(len(labels), len(genes))).astype(float)
     for cls, markers in MARKERS.items():
