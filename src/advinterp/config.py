@@ -168,10 +168,7 @@ def check_config(config: dict, datasets: dict[str, dict]) -> None:
     architecture(config)
     for name, entry in datasets.items():
         try:
-            spec = preprocess_spec(config, entry)
-            if spec.values == "log_normalized" and spec.hvg_flavor == "seurat_v3":
-                raise ValueError("hvg_flavor 'seurat_v3' models counts but the values are log-normalised; "
-                                 "use seurat or cell_ranger")
+            preprocess_spec(config, entry).check()
             if name != "sergio":
                 enrichment_params(config, entry)
         except ValueError as err:

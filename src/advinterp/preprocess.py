@@ -112,12 +112,8 @@ def preprocess(adata: ad.AnnData, spec: PreprocessSpec, seed: int) -> ad.AnnData
     ``layers['counts']``, ``var['highly_variable']`` and scanpy's HVG statistics,
     ``var['train_mean']``/``var['train_std']`` (the scaling), ``obs['split']``.
     """
+    spec.check()
     log_input = spec.values == "log_normalized"
-    if spec.values not in ("counts", "log_normalized"):
-        raise ValueError(f"values={spec.values!r}; use 'counts' or 'log_normalized'")
-    if log_input and spec.hvg_flavor == "seurat_v3":
-        raise ValueError("preprocess.hvg_flavor 'seurat_v3' models counts, but this dataset has log-normalised "
-                         "values; use 'seurat' or 'cell_ranger'")
     check_values(adata, spec.label_key, spec.values)
     adata = adata.copy()
     x = adata.X

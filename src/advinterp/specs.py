@@ -75,6 +75,14 @@ class PreprocessSpec:
     test_size: float = 0.2
     values: str = "counts"  # counts | log_normalized
 
+    def check(self) -> None:
+        """Raise ValueError for combinations the preprocessing cannot run."""
+        if self.values not in ("counts", "log_normalized"):
+            raise ValueError(f"values={self.values!r}; use 'counts' or 'log_normalized'")
+        if self.values == "log_normalized" and self.hvg_flavor == "seurat_v3":
+            raise ValueError("preprocess.hvg_flavor 'seurat_v3' models counts, but this dataset has log-normalised "
+                             "values; use 'seurat' or 'cell_ranger'")
+
 
 @dataclass(frozen=True)
 class Architecture:
