@@ -14,7 +14,7 @@ rule download_dataset:
         ext="h5ad|loom",
     retries: 0
     conda:
-        "../../envs/advinterp.yaml"
+        "../../envs/data.yaml"
     params:
         url=download_url,
         sha256=download_sha256,
@@ -35,7 +35,7 @@ rule load_dataset:
     wildcard_constraints:
         dataset=LOADED_PATTERN,
     conda:
-        "../../envs/advinterp.yaml"
+        "../../envs/data.yaml"
     params:
         entry=load_entry,
         min_cells_per_class=config["min_cells_per_class"],

@@ -12,7 +12,7 @@ rule train_adversarial_seed:
     benchmark:
         "results/benchmarks/{dataset}/train_adversarial_seed.{attack}.seed{seed}.tsv"
     conda:
-        "../../envs/advinterp.yaml"
+        "../../envs/torch.yaml"
     threads: 1
     resources:
         gpu=GPU,
@@ -40,7 +40,7 @@ rule explain:
     benchmark:
         "results/benchmarks/{dataset}/explain.{regime}.tsv"
     conda:
-        "../../envs/advinterp.yaml"
+        "../../envs/torch.yaml"
     threads: 1
     resources:
         gpu=GPU,
@@ -66,7 +66,7 @@ rule explain_seed:
     benchmark:
         "results/benchmarks/{dataset}/explain_seed.{regime}.seed{seed}.tsv"
     conda:
-        "../../envs/advinterp.yaml"
+        "../../envs/torch.yaml"
     threads: 1
     resources:
         gpu=GPU,
@@ -94,7 +94,7 @@ rule consensus:
     benchmark:
         "results/benchmarks/{dataset}/consensus.{regime}.tsv"
     conda:
-        "../../envs/advinterp.yaml"
+        "../../envs/torch.yaml"
     params:
         methods=config["interpretability"]["methods"],
         top_n=top_n_of,
@@ -118,7 +118,7 @@ rule keygene_recovery:
     benchmark:
         "results/benchmarks/{dataset}/keygene_recovery.tsv"
     conda:
-        "../../envs/advinterp.yaml"
+        "../../envs/torch.yaml"
     params:
         interpretability=config["interpretability"],
         seed=config["seed"],
@@ -142,7 +142,7 @@ rule plot_consensus:
     benchmark:
         "results/benchmarks/{dataset}/plot_consensus.{regime}.tsv"
     conda:
-        "../../envs/advinterp.yaml"
+        "../../envs/data.yaml"
     script:
         "../scripts/plot_consensus.py"
 
@@ -177,6 +177,6 @@ rule plot_keygenes:
     benchmark:
         "results/benchmarks/{dataset}/plot_keygenes.tsv"
     conda:
-        "../../envs/advinterp.yaml"
+        "../../envs/data.yaml"
     script:
         "../scripts/plot_keygenes.py"

@@ -9,7 +9,7 @@ rule robustness_sweep:
     benchmark:
         "results/benchmarks/{dataset}/robustness_sweep.{attack}.seed{seed}.tsv"
     conda:
-        "../../envs/advinterp.yaml"
+        "../../envs/torch.yaml"
     threads: 1
     resources:
         gpu=GPU,
@@ -39,7 +39,7 @@ rule robustness_sweep_table:
     benchmark:
         "results/benchmarks/{dataset}/robustness_sweep_table.tsv"
     conda:
-        "../../envs/advinterp.yaml"
+        "../../envs/torch.yaml"
     script:
         "../scripts/robustness_sweep_table.py"
 
@@ -55,7 +55,7 @@ rule robustness_preservation:
     benchmark:
         "results/benchmarks/{dataset}/robustness_preservation.tsv"
     conda:
-        "../../envs/advinterp.yaml"
+        "../../envs/torch.yaml"
     threads: 2
     resources:
         gpu=GPU,
@@ -78,7 +78,7 @@ rule select_epsilon:
     benchmark:
         "results/benchmarks/{dataset}/select_epsilon.tsv"
     conda:
-        "../../envs/advinterp.yaml"
+        "../../envs/torch.yaml"
     params:
         robustness=config["robustness"],
     script:
@@ -99,7 +99,7 @@ rule train_adversarial:
     benchmark:
         "results/benchmarks/{dataset}/train_adversarial.{attack}.tsv"
     conda:
-        "../../envs/advinterp.yaml"
+        "../../envs/torch.yaml"
     threads: 2
     resources:
         gpu=GPU,
@@ -130,7 +130,7 @@ rule robustness_imbalance:
     benchmark:
         "results/benchmarks/{dataset}/robustness_imbalance.tsv"
     conda:
-        "../../envs/advinterp.yaml"
+        "../../envs/torch.yaml"
     threads: 2
     resources:
         gpu=GPU,
@@ -170,7 +170,7 @@ rule plot_sweep:
     benchmark:
         "results/benchmarks/{dataset}/plot_sweep.tsv"
     conda:
-        "../../envs/advinterp.yaml"
+        "../../envs/data.yaml"
     script:
         "../scripts/plot_sweep.py"
 
@@ -192,7 +192,7 @@ rule plot_preservation:
     benchmark:
         "results/benchmarks/{dataset}/plot_preservation.tsv"
     conda:
-        "../../envs/advinterp.yaml"
+        "../../envs/data.yaml"
     script:
         "../scripts/plot_preservation.py"
 
@@ -215,7 +215,7 @@ rule plot_adversarial_umap:
     benchmark:
         "results/benchmarks/{dataset}/plot_adversarial_umap.tsv"
     conda:
-        "../../envs/advinterp.yaml"
+        "../../envs/torch.yaml"
     params:
         robustness=config["robustness"],
         attacks=config["attacks"],
@@ -241,6 +241,6 @@ rule plot_imbalance:
     benchmark:
         "results/benchmarks/{dataset}/plot_imbalance.tsv"
     conda:
-        "../../envs/advinterp.yaml"
+        "../../envs/data.yaml"
     script:
         "../scripts/plot_imbalance.py"

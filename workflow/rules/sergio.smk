@@ -6,7 +6,7 @@ rule sergio_network:
     benchmark:
         "results/benchmarks/sergio/sergio_network.tsv"
     conda:
-        "../../envs/advinterp.yaml"
+        "../../envs/data.yaml"
     params:
         network=config["sergio"]["network"],
         seed=config["seed"],
@@ -25,7 +25,7 @@ rule sergio_simulate:
     benchmark:
         "results/benchmarks/sergio/sergio_simulate.tsv"
     conda:
-        "../../envs/advinterp.yaml"
+        "../../envs/data.yaml"
     params:
         simulation=config["sergio"]["simulation"],
         seed=config["seed"],

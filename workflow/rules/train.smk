@@ -10,7 +10,7 @@ rule train_standard:
     benchmark:
         "results/benchmarks/{dataset}/train_standard.tsv"
     conda:
-        "../../envs/advinterp.yaml"
+        "../../envs/torch.yaml"
     threads: 2
     resources:
         gpu=GPU,
@@ -35,7 +35,7 @@ rule train_standard_seed:
     benchmark:
         "results/benchmarks/{dataset}/train_standard_seed.seed{seed}.tsv"
     conda:
-        "../../envs/advinterp.yaml"
+        "../../envs/torch.yaml"
     threads: 2
     resources:
         gpu=GPU,
