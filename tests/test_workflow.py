@@ -1,9 +1,6 @@
 """The whole default DAG on a tiny config, through Snakemake's command line, twice."""
 
 import json
-import shutil
-import subprocess
-import sys
 
 import anndata as ad
 import numpy as np
@@ -11,64 +8,13 @@ import pandas as pd
 import pytest
 import yaml
 from PIL import Image
+from workflow_runs import MARKERS, deploy, snakemake
 
 from advinterp.model import load_model, predict, split_data
 
 pytestmark = pytest.mark.workflow
 
 METRIC_KEYS = {"accuracy", "macro_f1", "per_class_f1", "n_train", "n_test", "device", "seconds"}
-
-
-def snakemake(repo, workdir, *args, check=True):
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"),
-           "--directory", str(workdir), "--cores", "2", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
-    return proc
-
-
-def deploy(repo, workdir, config="tests/data/tiny.yaml"):
-    (workdir / "config").mkdir(parents=True)
-    shutil.copy(repo / config, workdir / "config" / "config.yaml")
-    return workdir
-
-
-MARKERS = {"alpha": ["ACTB", "GAPDH", "MYC"], "beta": ["CD3E", "CD19", "LYZ"], "gamma": ["NKG7", "GNLY", "PRF1"]}
-
-
-def add_custom_dataset(workdir):
-    """A user dataset as README's "Your own data" describes it: a log-normalised .h5ad with three cell
-    types, each with planted marker genes, and a GMT of those markers for the offline enrichment."""
-    rng = np.random.default_rng(3)
-    # 40 genes, fewer than the tiny config's n_hvg (50): every gene reaches the model and DE
-    genes = [g for m in MARKERS.values() for g in m] + [f"GENE{j}" for j in range(31)]
-    labels = np.repeat(list(MARKERS), 40)
-    x = rng.poisson(1.0, size=(len(labels), len(genes))).astype(float)
-    for cls, markers in MARKERS.items():
-        x[np.ix_(labels == cls, [genes.index(g) for g in markers])] += 6
-    obs = pd.DataFrame({"celltype": labels}, index=[f"cell{i}" for i in range(len(labels))])
-    data = workdir / "data"
-    data.mkdir()
-    ad.AnnData(np.log2(x + 1).astype(np.float32), obs=obs, var=pd.DataFrame(index=genes)).write_h5ad(data / "mine.h5ad")
-    (data / "markers.gmt").write_text("".join(f"SET_{c.upper()}\t{c} markers\t" + "\t".join(m) + "\n"
-                                              for c, m in MARKERS.items()))
-    config = yaml.safe_load((workdir / "config/config.yaml").read_text())
-    config["datasets"] = ["sergio", "mine"]
-    config["custom_datasets"] = {"mine": {"path": "data/mine.h5ad", "label_key": "celltype", "organism": "hsapiens",
-                                          "values": "log_normalized",
-                                          "enrichment": {"backend": "gmt", "gmt": "data/markers.gmt"}}}
-    (workdir / "config/config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    return workdir
-
-
-@pytest.fixture(scope="module")
-def runs(repo, tmp_path_factory):
-    first = add_custom_dataset(deploy(repo, tmp_path_factory.mktemp("run1")))
-    second = add_custom_dataset(deploy(repo, tmp_path_factory.mktemp("run2")))
-    snakemake(repo, first)
-    snakemake(repo, second)
-    return first, second
 
 
 def test_simulated_dataset(runs):

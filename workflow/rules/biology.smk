@@ -66,7 +66,12 @@ rule top_genes_table:
             category="{dataset}",
             subcategory="biology",
         ),
-        md="results/{dataset}/tables/top_genes.md",
+        md=report(
+            "results/{dataset}/tables/top_genes.md",
+            caption="../report/top_genes.rst",
+            category="{dataset}",
+            subcategory="biology",
+        ),
     log:
         "results/logs/{dataset}/top_genes_table.log",
     benchmark:

@@ -49,7 +49,12 @@ rule robustness_preservation:
         data="results/{dataset}/data/preprocessed.h5ad",
         model="results/{dataset}/models/standard.pt",
     output:
-        "results/{dataset}/robustness/preservation.tsv",
+        report(
+            "results/{dataset}/robustness/preservation.tsv",
+            caption="../report/preservation_table.rst",
+            category="{dataset}",
+            subcategory="robustness",
+        ),
     log:
         "results/logs/{dataset}/robustness_preservation.log",
     benchmark:
@@ -72,7 +77,12 @@ rule select_epsilon:
     input:
         "results/{dataset}/robustness/preservation.tsv",
     output:
-        "results/{dataset}/robustness/selected_epsilon.json",
+        report(
+            "results/{dataset}/robustness/selected_epsilon.json",
+            caption="../report/selected_epsilon.rst",
+            category="{dataset}",
+            subcategory="robustness",
+        ),
     log:
         "results/logs/{dataset}/select_epsilon.log",
     benchmark:
@@ -93,7 +103,12 @@ rule train_adversarial:
     output:
         model="results/{dataset}/models/adv_{attack}.pt",
         history="results/{dataset}/models/adv_{attack}.history.tsv",
-        metrics="results/{dataset}/metrics/adv_{attack}.json",
+        metrics=report(
+            "results/{dataset}/metrics/adv_{attack}.json",
+            caption="../report/metrics_adversarial.rst",
+            category="{dataset}",
+            subcategory="robustness",
+        ),
     log:
         "results/logs/{dataset}/train_adversarial.{attack}.log",
     benchmark:

@@ -1,6 +1,11 @@
 rule sergio_network:
     output:
-        "results/sergio/data/network.tsv",
+        report(
+            "results/sergio/data/network.tsv",
+            caption="../report/network.rst",
+            category="sergio",
+            subcategory="data",
+        ),
     log:
         "results/logs/sergio/sergio_network.log",
     benchmark:
@@ -19,7 +24,12 @@ rule sergio_simulate:
         network="results/sergio/data/network.tsv",
     output:
         h5ad="results/sergio/data/raw.h5ad",
-        key_genes="results/sergio/data/key_genes.tsv",
+        key_genes=report(
+            "results/sergio/data/key_genes.tsv",
+            caption="../report/key_genes.rst",
+            category="sergio",
+            subcategory="data",
+        ),
     log:
         "results/logs/sergio/sergio_simulate.log",
     benchmark:

@@ -4,7 +4,12 @@ rule train_standard:
     output:
         model="results/{dataset}/models/standard.pt",
         history="results/{dataset}/models/standard.history.tsv",
-        metrics="results/{dataset}/metrics/standard.json",
+        metrics=report(
+            "results/{dataset}/metrics/standard.json",
+            caption="../report/metrics_standard.rst",
+            category="{dataset}",
+            subcategory="standard model",
+        ),
     log:
         "results/logs/{dataset}/train_standard.log",
     benchmark:
