@@ -245,3 +245,15 @@ def test_batched_lime_does_not_depend_on_chunking():
     one = lime_batched(model, x, t, bg, num_samples=200, seed=2, chunk_elements=1)
     all_at_once = lime_batched(model, x, t, bg, num_samples=200, seed=2, chunk_elements=10**9)
     np.testing.assert_allclose(one, all_at_once, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name, small", [("lime", {"num_samples": 300, "batch_size": 7, "chunk_elements": 1}),
+                                         ("shap_kernel", {"nsamples": 300, "batch_size": 7})])
+def test_device_batch_sizes_from_config_do_not_change_the_result(case, name, small):
+    # config interpretability.params.{lime,shap_kernel}.batch_size/chunk_elements only size the device batches
+    model, x, target, background, _ = case
+    large = {**small, "batch_size": 10**6, **({"chunk_elements": 10**9} if "chunk_elements" in small else {})}
+    a = make_explainer(name, small)(model, x, target, background, seed=3)
+    b = make_explainer(name, large)(model, x, target, background, seed=3)
+    assert np.abs(a).max() > 0
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)

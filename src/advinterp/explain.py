@@ -133,20 +133,26 @@ class Lime(Explainer):
 
     ``implementation: reference`` runs the ``lime`` package cell by cell; ``batched`` (the
     default) is the same estimator in torch, every cell with its own perturbations, on the
-    model's device (:func:`advinterp.batched.lime_batched`).
+    model's device (:func:`advinterp.batched.lime_batched`). ``batch_size``: perturbed cells
+    per model call; ``chunk_elements``: cells explained at once are capped so that
+    samples x genes x cells stays under it (device memory). Neither changes the result; raise
+    both on a large GPU.
     """
 
     name = "lime"
 
-    def __init__(self, num_samples: int = 5000, implementation: str = "batched"):
+    def __init__(self, num_samples: int = 5000, implementation: str = "batched", batch_size: int = 8192,
+                 chunk_elements: int = 20_000_000):
         self.num_samples = num_samples
         self.implementation = _check_implementation(self.name, implementation)
+        self.batch_size, self.chunk_elements = batch_size, chunk_elements
 
     def attribute(self, model, inputs, target, background, seed=0):
         if self.implementation == "batched":
             from advinterp.batched import lime_batched
 
-            return lime_batched(model, inputs.numpy(), target.numpy(), background.numpy(), self.num_samples, seed)
+            return lime_batched(model, inputs.numpy(), target.numpy(), background.numpy(), self.num_samples, seed,
+                                eval_batch=self.batch_size, chunk_elements=self.chunk_elements)
 
         from lime.lime_tabular import LimeTabularExplainer
 
@@ -209,13 +215,17 @@ class ShapKernel(Explainer):
     the 10th gene arbitrary); ``batched`` (the default) is the same estimator in torch
     (:func:`advinterp.batched.kernel_shap_batched`). ``nsamples``: coalitions per cell
     ("auto" = shap's 2·M + 2048, M = genes whose value differs from the background's).
+    ``batch_size``: model inputs per call of the batched version (device memory; the result
+    does not depend on it).
     """
 
     name = "shap_kernel"
 
-    def __init__(self, kmeans: int = 10, nsamples: int | str = "auto", implementation: str = "batched"):
+    def __init__(self, kmeans: int = 10, nsamples: int | str = "auto", implementation: str = "batched",
+                 batch_size: int = 8192):
         self.kmeans, self.nsamples = kmeans, nsamples
         self.implementation = _check_implementation(self.name, implementation)
+        self.batch_size = batch_size
 
     def attribute(self, model, inputs, target, background, seed=0):
         import shap
@@ -227,7 +237,7 @@ class ShapKernel(Explainer):
             from advinterp.batched import kernel_shap_batched
 
             return kernel_shap_batched(model, inputs.numpy(), target.numpy(), summary.data, summary.weights,
-                                       nsamples, seed)
+                                       nsamples, seed, eval_batch=self.batch_size)
         explainer = shap.KernelExplainer(_probabilities(model), summary)
         values = explainer.shap_values(inputs.numpy(), nsamples=nsamples, l1_reg=False, silent=True)
         return _select_target(np.asarray(values), target.numpy())
