@@ -75,3 +75,69 @@ def test_key_gene_table(clean):
 def test_unknown_noise_preset():
     with pytest.raises(ValueError, match="technical_noise"):
         simulate_dataset(EDGES, SimulationSpec(n_cell_types=2, cells_per_type=5, technical_noise="DS99"), seed=0)
+
+
+# A published-network pair in SERGIO's file format (data_sets/*/Interaction_cID_*.txt, Regs_cID_*.txt):
+# genes 0 and 1 are master regulators; 2 <- 0 (activation), 1 (repression); 3 <- 2; 4 <- 0 (repression).
+INTERACTIONS = "2.0,2.0,0.0,1.0,3.0,-2.0,2.0,2.0\n3.0,1.0,2.0,2.5,2.0\n4.0,1.0,0.0,-1.5,2.0\n"
+REGULATORS = "0.0,1.0,4.0,0.5\n1.0,3.5,0.2,2.0\n"
+
+
+def published_files(tmp_path, interactions=INTERACTIONS, regulators=REGULATORS):
+    (tmp_path / "int.txt").write_text(interactions)
+    (tmp_path / "regs.txt").write_text(regulators)
+    return tmp_path / "int.txt", tmp_path / "regs.txt"
+
+
+def test_read_published_network(tmp_path):
+    from advinterp.simulate import read_published_network
+
+    edges, rates = read_published_network(*published_files(tmp_path))
+    assert edges.to_dict("list") == {"regulator": ["G0000", "G0001", "G0002", "G0000"],
+                                     "target": ["G0002", "G0002", "G0003", "G0004"],
+                                     "K": [3.0, -2.0, 2.5, -1.5], "n": [2.0, 2.0, 2.0, 2.0]}
+    assert list(rates.index) == ["G0000", "G0001"] and list(rates.columns) == ["type_0", "type_1", "type_2"]
+    assert rates.loc["G0000"].tolist() == [1.0, 4.0, 0.5]
+
+
+@pytest.mark.parametrize("interactions, regulators, message", [
+    ("2.0,2.0,0.0,1.0,3.0,2.0,2.0\n", REGULATORS, "int.txt: line 1 is not 'target, r, r regulators, r K, r n'"),
+    ("2.0,1.0,x,3.0,2.0\n", REGULATORS, "int.txt: gene id 'x' is not a number"),
+    (INTERACTIONS, "0.0,1.0,4.0,0.5\n", "int.txt: ['G0001'] regulate other genes without being regulated, but"),
+    (INTERACTIONS, REGULATORS + "2.0,1.0,1.0,1.0\n", "regs.txt lists ['G0002'] as master regulators, but"),
+    (INTERACTIONS, "0.0,1.0,-4.0,0.5\n1.0,3.5,0.2,2.0\n", "regs.txt: production rates must be non-negative"),
+    # 2 <- 3 and 3 <- 2
+    ("2.0,3.0,0.0,1.0,3.0,3.0,-2.0,1.0,2.0,2.0,2.0\n3.0,1.0,2.0,2.5,2.0\n4.0,1.0,0.0,-1.5,2.0\n", REGULATORS, "cycle"),
+])
+def test_published_network_errors_name_the_file(tmp_path, interactions, regulators, message):
+    import re
+
+    from advinterp.simulate import read_published_network
+
+    paths = published_files(tmp_path, interactions, regulators)
+    with pytest.raises(ValueError, match=re.escape(message)) as err:
+        read_published_network(*paths)
+    assert str(tmp_path) in str(err.value)
+
+
+def test_simulate_published_uses_the_given_rates(tmp_path):
+    from advinterp.simulate import simulate_published
+
+    spec = SimulationSpec(cells_per_type=300, technical_noise="none")
+    adata, edges = simulate_published(*published_files(tmp_path), spec, seed=4)
+    assert adata.shape == (900, 5) and len(edges) == 4
+    assert adata.var_names[adata.var["is_key_gene"]].tolist() == ["G0000", "G0001"]
+    assert adata.obs["cell_type"].value_counts().to_dict() == {"type_0": 300, "type_1": 300, "type_2": 300}
+    # a master regulator's steady state is its production rate / decay (0.8); the stochastic
+    # trajectory (noise_s 1, clipped at 0) is only roughly there, and above it for small rates
+    level = adata.varm["mr_level"].loc[["G0000", "G0001"]].to_numpy()
+    rates = np.array([[1.0, 4.0, 0.5], [3.5, 0.2, 2.0]])
+    ratio = (level / (rates / 0.8))[rates >= 1]
+    assert (ratio > 0.6).all() and (ratio < 1.5).all(), ratio
+    # the top-tertile ground truth follows the given rates: G0000 is key in type_1, G0001 in type_0
+    assert adata.varm["class_key_gene"].loc["G0000"].tolist() == [False, True, False]
+    assert adata.varm["class_key_gene"].loc["G0001"].tolist() == [True, False, False]
+    again, _ = simulate_published(*published_files(tmp_path), spec, seed=4)
+    np.testing.assert_array_equal(adata.X, again.X)
+    other, _ = simulate_published(*published_files(tmp_path), spec, seed=5)
+    assert (adata.X != other.X).any()

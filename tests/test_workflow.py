@@ -238,3 +238,47 @@ def test_paper_config_plans_the_full_reproduction(repo, tmp_path):
                    "results/sergio/keygenes/recovery.tsv"]:
         assert target in out, target
     assert not (workdir / "results").exists()
+
+
+def write_published_network(directory, name, n_genes=60, n_mrs=6, n_types=3, seed=1):
+    """A network in SERGIO's published file format (as resources/data/{name}.*.txt after the download)."""
+    from advinterp.grn import NetworkSpec, generate_network
+
+    edges, genes = generate_network(NetworkSpec(n_genes=n_genes, n_master_regulators=n_mrs, n_edges=120, n_layers=3,
+                                                max_regulators=4), seed=seed)
+    number = {g: i for i, g in enumerate(genes["gene"])}
+    lines = []
+    for target, rows in edges.groupby("target", sort=True):
+        regs = [f"{number[r]}.0" for r in rows["regulator"]]
+        lines.append(",".join([f"{number[target]}.0", f"{len(regs)}.0", *regs, *map(str, rows["K"]),
+                               *map(str, rows["n"].astype(float))]))
+    rng = np.random.default_rng(seed)
+    mrs = genes.loc[genes["is_master_regulator"], "gene"]
+    regs = [",".join([f"{number[g]}.0", *map(str, rng.uniform(0.2, 4.0, n_types))]) for g in mrs]
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.interactions.txt").write_text("\n".join(lines) + "\n")
+    (directory / f"{name}.regulators.txt").write_text("\n".join(regs) + "\n")
+    return len(mrs)
+
+
+def test_published_sergio_network_dataset(repo, tmp_path):
+    # sergio_ds3's files put where its download would (README: offline use), then simulated with the
+    # given master-regulator rates; a simulated dataset: key-gene recovery planned, no real-data arm
+    workdir = deploy(repo, tmp_path / "ds3")
+    n_mrs = write_published_network(workdir / "resources/data", "sergio_ds3")
+    config = yaml.safe_load((workdir / "config/config.yaml").read_text())
+    config["datasets"] = ["sergio_ds3"]
+    (workdir / "config/config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    plan = snakemake(repo, workdir, "-n").stdout
+    assert "results/sergio_ds3/keygenes/recovery.tsv" in plan and "rule simulate_published_network" in plan
+    assert "rule download_dataset" not in plan and "de_wilcoxon" not in plan and "rule load_dataset" not in plan
+    snakemake(repo, workdir, "results/sergio_ds3/data/preprocessed.h5ad")
+    res = workdir / "results/sergio_ds3/data"
+    raw = ad.read_h5ad(res / "raw.h5ad")
+    assert raw.shape == (180, 60) and int(raw.var["is_key_gene"].sum()) == n_mrs
+    assert np.issubdtype(raw.X.dtype, np.integer) and raw.uns["simulation"]["mr_rates"].startswith("given")
+    net = pd.read_csv(res / "network.tsv", sep="\t")
+    assert list(net.columns) == ["regulator", "target", "K", "n"] and len(net) == 120
+    key = pd.read_csv(res / "key_genes.tsv", sep="\t")
+    assert set(key["gene"]) <= set(raw.var_names[raw.var["is_key_gene"]]) and key["cell_type"].nunique() == 3
+    assert ad.read_h5ad(res / "preprocessed.h5ad").n_obs == 180

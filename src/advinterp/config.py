@@ -19,6 +19,8 @@ from advinterp.specs import (
 )
 
 REGISTRY_PATH = "resources/datasets.yaml"
+# sources of simulated datasets: known key genes, synthetic gene names (no real-data arm)
+SIMULATED_SOURCES = ("simulated", "sergio_network")
 
 
 def load_registry(path: str = REGISTRY_PATH) -> dict[str, dict]:
@@ -162,14 +164,15 @@ def check_config(config: dict, datasets: dict[str, dict]) -> None:
     ``datasets`` are the resolved entries (:func:`resolve_datasets`). Called when the workflow
     is parsed, so a bad combination fails before any job runs.
     """
+    if any(datasets[name].get("source") in SIMULATED_SOURCES for name in datasets):
+        simulation_spec(config)
     if "sergio" in config["datasets"]:
         network_spec(config).check()
-        simulation_spec(config)
     architecture(config)
     for name, entry in datasets.items():
         try:
             preprocess_spec(config, entry).check()
-            if name != "sergio":
+            if entry.get("source") not in SIMULATED_SOURCES:  # synthetic genes: no enrichment
                 enrichment_params(config, entry)
         except ValueError as err:
             raise ValueError(f"dataset {name!r}: {err}") from None

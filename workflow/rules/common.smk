@@ -52,11 +52,26 @@ DATASET_ENTRIES = canonical(DATASET_ENTRIES)
 
 
 DATASETS = list(config["datasets"])
-# Datasets loaded from a file or a package (everything but the simulated sergio); a pattern
-# that matches nothing when there are none, so the load rule never claims sergio's raw.h5ad.
-LOADED = [ds for ds in DATASETS if DATASET_ENTRIES[ds]["source"] != "simulated"]
-LOADED_PATTERN = "|".join(LOADED) if LOADED else "(?!)"
-DOWNLOADED = [ds for ds in LOADED if DATASET_ENTRIES[ds]["source"] == "url"]
+
+
+def _sources(*sources):
+    return [ds for ds in DATASETS if DATASET_ENTRIES[ds]["source"] in sources]
+
+
+def _pattern(names):
+    """Wildcard constraint matching exactly these datasets (nothing when there are none)."""
+    return "|".join(names) if names else "(?!)"
+
+
+# Simulated datasets (known key genes): sergio (network built here) and published SERGIO
+# networks (downloaded, simulated with their own master-regulator rates).
+SIMULATED = _sources("simulated", "sergio_network")
+PUBLISHED_NETWORKS = _sources("sergio_network")
+PUBLISHED_PATTERN = _pattern(PUBLISHED_NETWORKS)
+# Datasets loaded from a file or a package: the real-data arm runs on these.
+LOADED = _sources("scanpy", "url", "path")
+LOADED_PATTERN = _pattern(LOADED)
+DOWNLOADED = _sources("url", "sergio_network")
 # Rules that use torch ask the scheduler for a GPU only when the config asks for one,
 # so CPU runs are not throttled by a gpu resource limit.
 GPU = 1 if config["device"] == "cuda" else 0
@@ -99,6 +114,11 @@ def download_path(ds):
     return f"resources/data/{ds}.{DATASET_ENTRIES[ds]['format']}"
 
 
+def network_file(kind):
+    """Where a published network's file (interactions or regulators) is kept (git-ignored)."""
+    return f"resources/data/{{dataset}}.{kind}.txt"
+
+
 def dataset_source(wildcards):
     """The file a dataset is loaded from: its download, the user's path, or none (scanpy ships it)."""
     entry = DATASET_ENTRIES[wildcards.dataset]
@@ -110,11 +130,18 @@ def dataset_source(wildcards):
 
 
 def download_url(wildcards):
-    return DATASET_ENTRIES[wildcards.dataset]["url"]
+    """URL of a download: the dataset's, or one file of a published network (ext interactions.txt ...)."""
+    entry = DATASET_ENTRIES[wildcards.dataset]
+    if entry["source"] == "sergio_network":
+        return entry["network"][wildcards.ext.removesuffix(".txt")]
+    return entry["url"]
 
 
 def download_sha256(wildcards):
-    return DATASET_ENTRIES[wildcards.dataset].get("sha256")
+    entry = DATASET_ENTRIES[wildcards.dataset]
+    if entry["source"] == "sergio_network":
+        return None  # recorded in resources/checksums.tsv by the first download
+    return entry.get("sha256")
 
 
 def top_n_of(wildcards):
@@ -251,12 +278,12 @@ def interpretability_outputs(ds):
     outputs = [f"results/{ds}/consensus/{r}.tsv" for r in regimes]
     outputs += [f"results/{ds}/consensus/{r}.ranked.tsv" for r in regimes]
     outputs += [f"results/{ds}/figures/consensus_{r}.png" for r in regimes]
-    if ds == "sergio":
+    if ds in SIMULATED:
         outputs += [
-            "results/sergio/keygenes/recovery.tsv",
-            "results/sergio/figures/keygenes_all_mr.png",
-            "results/sergio/figures/keygenes_class_mr.png",
-            "results/sergio/figures/keygenes_auroc.png",
+            f"results/{ds}/keygenes/recovery.tsv",
+            f"results/{ds}/figures/keygenes_all_mr.png",
+            f"results/{ds}/figures/keygenes_class_mr.png",
+            f"results/{ds}/figures/keygenes_auroc.png",
         ]
     return outputs
 

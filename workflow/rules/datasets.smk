@@ -1,5 +1,6 @@
 # Real datasets: verified downloads and loading into a counts (or log-normalised) AnnData.
-# The simulated sergio dataset has its own rules (sergio.smk).
+# The simulated datasets have their own rules (sergio.smk); published SERGIO networks are
+# downloaded here too (ext interactions.txt / regulators.txt).
 
 
 rule download_dataset:
@@ -11,7 +12,7 @@ rule download_dataset:
         "results/benchmarks/{dataset}/download_dataset.{ext}.tsv"
     wildcard_constraints:
         dataset="|".join(DOWNLOADED) if DOWNLOADED else "(?!)",
-        ext="h5ad|loom",
+        ext="h5ad|loom|interactions\\.txt|regulators\\.txt",
     retries: 0
     conda:
         "../../envs/data.yaml"

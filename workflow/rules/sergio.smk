@@ -41,3 +41,36 @@ rule sergio_simulate:
         seed=config["seed"],
     script:
         "../scripts/sergio_simulate.py"
+
+
+rule simulate_published_network:
+    input:
+        interactions=network_file("interactions"),
+        regulators=network_file("regulators"),
+    output:
+        h5ad="results/{dataset}/data/raw.h5ad",
+        network=report(
+            "results/{dataset}/data/network.tsv",
+            caption="../report/network_published.rst",
+            category="{dataset}",
+            subcategory="data",
+        ),
+        key_genes=report(
+            "results/{dataset}/data/key_genes.tsv",
+            caption="../report/key_genes_published.rst",
+            category="{dataset}",
+            subcategory="data",
+        ),
+    log:
+        "results/logs/{dataset}/simulate_published_network.log",
+    benchmark:
+        "results/benchmarks/{dataset}/simulate_published_network.tsv"
+    wildcard_constraints:
+        dataset=PUBLISHED_PATTERN,
+    conda:
+        "../../envs/data.yaml"
+    params:
+        simulation=config["sergio"]["simulation"],
+        seed=config["seed"],
+    script:
+        "../scripts/sergio_published.py"
