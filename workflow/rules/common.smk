@@ -14,6 +14,7 @@ from advinterp.config import (
     load_registry,
     resolve_datasets,
     sweep_seeds,
+    without_device_batches,
 )
 
 try:
@@ -54,24 +55,25 @@ DATASET_ENTRIES = canonical(DATASET_ENTRIES)
 DATASETS = list(config["datasets"])
 
 
-def _sources(*sources):
+def datasets_with_source(*sources):
+    """The selected datasets with one of these sources (registry key `source`)."""
     return [ds for ds in DATASETS if DATASET_ENTRIES[ds]["source"] in sources]
 
 
-def _pattern(names):
+def constraint_matching(names):
     """Wildcard constraint matching exactly these datasets (nothing when there are none)."""
     return "|".join(names) if names else "(?!)"
 
 
 # Simulated datasets (known key genes): sergio (network built here) and published SERGIO
 # networks (downloaded, simulated with their own master-regulator rates).
-SIMULATED = _sources("simulated", "sergio_network")
-PUBLISHED_NETWORKS = _sources("sergio_network")
-PUBLISHED_PATTERN = _pattern(PUBLISHED_NETWORKS)
+SIMULATED = datasets_with_source("simulated", "sergio_network")
+PUBLISHED_NETWORKS = datasets_with_source("sergio_network")
+PUBLISHED_PATTERN = constraint_matching(PUBLISHED_NETWORKS)
 # Datasets loaded from a file or a package: the real-data arm runs on these.
-LOADED = _sources("scanpy", "url", "path")
-LOADED_PATTERN = _pattern(LOADED)
-DOWNLOADED = _sources("url", "sergio_network")
+LOADED = datasets_with_source("scanpy", "url", "path")
+LOADED_PATTERN = constraint_matching(LOADED)
+DOWNLOADED = datasets_with_source("url", "sergio_network")
 # Rules that use torch ask the scheduler for a GPU only when the config asks for one,
 # so CPU runs are not throttled by a gpu resource limit.
 GPU = 1 if config["device"] == "cuda" else 0
