@@ -94,3 +94,15 @@ def test_dataset_overrides_are_checked(repo, default):
     entry["enrichment"] = {"backend": "gmt"}
     with pytest.raises(ValueError, match="no gmt file"):
         check_config(default, {"mine": entry})
+
+
+def test_device_batch_keys_leave_rule_params_and_come_back():
+    from advinterp.config import with_device_batches, without_device_batches
+
+    interp = {"top_n": 20, "params": {"lime": {"num_samples": 5000, "batch_size": 8192, "chunk_elements": 10},
+                                      "shap_kernel": {"nsamples": "auto", "batch_size": 64}, "saliency": {}}}
+    stripped = without_device_batches(interp)
+    assert stripped == {"top_n": 20, "params": {"lime": {"num_samples": 5000}, "shap_kernel": {"nsamples": "auto"},
+                                                "saliency": {}}}
+    assert with_device_batches(stripped, interp) == interp
+    assert interp["params"]["lime"]["batch_size"] == 8192  # the config itself is not modified

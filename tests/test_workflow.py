@@ -165,6 +165,17 @@ def test_same_values_in_another_key_order_change_nothing(repo, runs, tmp_path):
     assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-2000:]
 
 
+def test_device_batch_sizes_do_not_rerun_jobs(repo, runs, tmp_path):
+    # README: raise the explainers' device batches on a GPU; results do not depend on them, so
+    # changing them must not rerun the explain jobs
+    layered = tmp_path / "gpu_batches.yaml"
+    layered.write_text(yaml.safe_dump({"interpretability": {"params": {
+        "lime": {"num_samples": 300, "implementation": "batched", "batch_size": 65536, "chunk_elements": 10**9},
+        "shap_kernel": {"kmeans": 5, "nsamples": 200, "implementation": "batched", "batch_size": 65536}}}}))
+    proc = snakemake(repo, runs[0], "-n", "--configfile", str(layered))
+    assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-2000:]
+
+
 def test_rerun_gives_identical_tables(runs):
     a, b = (r / "results/sergio" for r in runs)
     for table in ["data/network.tsv", "data/key_genes.tsv", "models/standard.history.tsv", "robustness/sweep.tsv",

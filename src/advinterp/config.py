@@ -188,3 +188,22 @@ def check_config(config: dict, datasets: dict[str, dict]) -> None:
 def explain_params(config: dict) -> dict:
     """Per-method parameters of the explainers (``interpretability.params``)."""
     return {name: dict(p) for name, p in config["interpretability"]["params"].items()}
+
+
+# explainer parameters that only size device batches: results do not depend on them (tested), so
+# they are kept out of rule params, whose changes would rerun every explain job
+DEVICE_BATCH_KEYS = ("batch_size", "chunk_elements")
+
+
+def without_device_batches(interpretability: dict) -> dict:
+    """The ``interpretability`` config without the device-batch keys of its method params."""
+    params = {name: {k: v for k, v in p.items() if k not in DEVICE_BATCH_KEYS}
+              for name, p in interpretability["params"].items()}
+    return {**interpretability, "params": params}
+
+
+def with_device_batches(interpretability: dict, full: dict) -> dict:
+    """``interpretability`` (rule params) with the device-batch keys of ``full`` (the config) put back."""
+    params = {name: {**p, **{k: v for k, v in full["params"].get(name, {}).items() if k in DEVICE_BATCH_KEYS}}
+              for name, p in interpretability["params"].items()}
+    return {**interpretability, "params": params}

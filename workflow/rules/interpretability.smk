@@ -45,7 +45,7 @@ rule explain:
     resources:
         gpu=GPU,
     params:
-        interpretability=config["interpretability"],
+        interpretability=without_device_batches(config["interpretability"]),
         seed=config["seed"],
         device=config["device"],
     script:
@@ -71,7 +71,7 @@ rule explain_seed:
     resources:
         gpu=GPU,
     params:
-        interpretability=config["interpretability"],
+        interpretability=without_device_batches(config["interpretability"]),
         seed=seed_of,
         device=config["device"],
     script:
@@ -120,7 +120,7 @@ rule keygene_recovery:
     conda:
         "../../envs/torch.yaml"
     params:
-        interpretability=config["interpretability"],
+        interpretability=without_device_batches(config["interpretability"]),
         seed=config["seed"],
     script:
         "../scripts/keygene_recovery.py"

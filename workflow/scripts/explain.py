@@ -4,7 +4,7 @@ import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
 
 import anndata as ad
 
-from advinterp.config import explain_params
+from advinterp.config import explain_params, with_device_batches
 from advinterp.consensus import explain_model
 from advinterp.device import seed_everything, select_device
 from advinterp.io import write_tsv
@@ -15,7 +15,8 @@ smk = snakemake  # noqa: F821
 log = setup_logging(smk)
 seed_everything(smk.params.seed, threads=smk.threads)
 device = select_device(smk.params.device)
-cfg = smk.params.interpretability
+# device batch sizes come from the config, not from params (changing them must not rerun the job)
+cfg = with_device_batches(smk.params.interpretability, smk.config["interpretability"])
 model, _ = load_model(smk.input.model, device)
 importances = explain_model(model, split_data(ad.read_h5ad(smk.input.data)), cfg["methods"],
                             explain_params({"interpretability": cfg}), cfg["cells_per_class"],
