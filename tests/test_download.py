@@ -110,3 +110,16 @@ def test_unreachable_host_says_how_to_run_offline(tmp_path):
         port = s.getsockname()[1]
     with pytest.raises(DownloadError, match="dataset x needs a download from .*run offline"):
         download("x", f"http://127.0.0.1:{port}/f", tmp_path / "x.h5ad", retries=2, backoff=0, timeout=2)
+
+
+def test_concurrent_checksum_records_lose_no_row(tmp_path):
+    # sergio_ds3's two files download in parallel; each records its checksum in the same table
+    from concurrent.futures import ThreadPoolExecutor
+
+    from advinterp.download import read_checksums, record_checksum
+
+    table = tmp_path / "checksums.tsv"
+    urls = [f"http://127.0.0.1/file{i}" for i in range(24)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda u: record_checksum(table, "ds", u, f"{len(u):064x}"), urls))
+    assert set(read_checksums(table)) == set(urls)

@@ -11,6 +11,7 @@ HTTP client errors (404, ...) are not.
 from __future__ import annotations
 
 import csv
+import fcntl
 import hashlib
 import http.client
 import logging
@@ -38,17 +39,24 @@ def read_checksums(path: str | Path) -> dict[str, str]:
 
 
 def record_checksum(path: str | Path, name: str, url: str, sha256: str) -> None:
-    """Add (or replace) the row of ``url`` in the checksum table, atomically."""
+    """Add (or replace) the row of ``url`` in the checksum table, atomically.
+
+    Downloads run in parallel (sergio_ds3's two files, say): the read-modify-write holds an
+    exclusive lock on a sibling lock file, so no row is lost.
+    """
     path = Path(path)
-    rows = {}
-    if path.exists():
-        with path.open(newline="") as fh:
-            rows = {row["url"]: row for row in csv.DictReader(fh, delimiter="\t")}
-    rows[url] = {"name": name, "url": url, "sha256": sha256}
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["name", "url", "sha256"], delimiter="\t", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(sorted(rows.values(), key=lambda r: r["name"]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rows = {}
+        if path.exists():
+            with path.open(newline="") as fh:
+                rows = {row["url"]: row for row in csv.DictReader(fh, delimiter="\t")}
+        rows[url] = {"name": name, "url": url, "sha256": sha256}
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=["name", "url", "sha256"], delimiter="\t", lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(sorted(rows.values(), key=lambda r: r["name"]))
 
 
 # a dropped connection, a truncated transfer, a timeout or a server error: worth another try

@@ -84,6 +84,11 @@ rule top_genes_table:
         "../scripts/top_genes_table.py"
 
 
+# g:Profiler is a web service: query it from the machine that runs snakemake, not a compute node.
+localrules:
+    enrichment,
+
+
 rule enrichment:
     input:
         ranked=biology_regime_ranked,

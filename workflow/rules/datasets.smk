@@ -3,6 +3,12 @@
 # downloaded here too (ext interactions.txt / regulators.txt).
 
 
+# Downloads run on the machine that runs snakemake, not as cluster jobs: compute nodes often
+# have no internet.
+localrules:
+    download_dataset,
+
+
 rule download_dataset:
     output:
         "resources/data/{dataset}.{ext}",
