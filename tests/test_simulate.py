@@ -106,6 +106,7 @@ def test_read_published_network(tmp_path):
     (INTERACTIONS, "0.0,1.0,4.0,0.5\n", "int.txt: ['G0001'] regulate other genes without being regulated, but"),
     (INTERACTIONS, REGULATORS + "2.0,1.0,1.0,1.0\n", "regs.txt lists ['G0002'] as master regulators, but"),
     (INTERACTIONS, "0.0,1.0,-4.0,0.5\n1.0,3.5,0.2,2.0\n", "regs.txt: production rates must be non-negative"),
+    (INTERACTIONS, "0.0,a,4.0,0.5\n1.0,3.5,0.2,2.0\n", "regs.txt: expected numbers only"),
     # 2 <- 3 and 3 <- 2
     ("2.0,3.0,0.0,1.0,3.0,3.0,-2.0,1.0,2.0,2.0,2.0\n3.0,1.0,2.0,2.5,2.0\n4.0,1.0,0.0,-1.5,2.0\n", REGULATORS, "cycle"),
 ])

@@ -164,7 +164,7 @@ def check_config(config: dict, datasets: dict[str, dict]) -> None:
     ``datasets`` are the resolved entries (:func:`resolve_datasets`). Called when the workflow
     is parsed, so a bad combination fails before any job runs.
     """
-    if any(datasets[name].get("source") in SIMULATED_SOURCES for name in datasets):
+    if any(entry.get("source") in SIMULATED_SOURCES for entry in datasets.values()):
         simulation_spec(config)
     if "sergio" in config["datasets"]:
         network_spec(config).check()

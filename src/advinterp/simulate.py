@@ -15,7 +15,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from advinterp.grn import gene_layers
+from advinterp.grn import EDGE_COLUMNS, gene_layers
 from advinterp.specs import NOISE_PRESETS, SimulationSpec
 
 log = logging.getLogger(__name__)
@@ -186,9 +186,12 @@ def read_published_network(interactions, regulators) -> tuple[pd.DataFrame, pd.D
                              f"{detail}") from None
     if not rows:
         raise ValueError(f"{interactions}: no interactions")
-    edges = pd.DataFrame(rows, columns=["regulator", "target", "K", "n"])
+    edges = pd.DataFrame(rows, columns=EDGE_COLUMNS)
 
-    rates = pd.read_csv(regulators, header=None, dtype=float)
+    try:
+        rates = pd.read_csv(regulators, header=None, dtype=float)
+    except ValueError as err:
+        raise ValueError(f"{regulators}: expected numbers only ({err})") from None
     if rates.shape[1] < 2:
         raise ValueError(f"{regulators}: expected 'master regulator id, one rate per cell type' per line")
     mrs = [_published_gene(str(v), regulators) for v in rates.iloc[:, 0]]

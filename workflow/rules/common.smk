@@ -8,6 +8,7 @@ from snakemake.utils import validate
 # parsing works in a bare snakemake environment too, e.g. with --use-conda.
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 from advinterp.config import (
+    SIMULATED_SOURCES,
     canonical,
     check_config,
     describe_validation_error,
@@ -67,7 +68,7 @@ def constraint_matching(names):
 
 # Simulated datasets (known key genes): sergio (network built here) and published SERGIO
 # networks (downloaded, simulated with their own master-regulator rates).
-SIMULATED = datasets_with_source("simulated", "sergio_network")
+SIMULATED = datasets_with_source(*SIMULATED_SOURCES)
 PUBLISHED_NETWORKS = datasets_with_source("sergio_network")
 PUBLISHED_PATTERN = constraint_matching(PUBLISHED_NETWORKS)
 # Datasets loaded from a file or a package: the real-data arm runs on these.

@@ -17,7 +17,7 @@ rule download_dataset:
     benchmark:
         "results/benchmarks/{dataset}/download_dataset.{ext}.tsv"
     wildcard_constraints:
-        dataset="|".join(DOWNLOADED) if DOWNLOADED else "(?!)",
+        dataset=constraint_matching(DOWNLOADED),
         ext="h5ad|loom|interactions\\.txt|regulators\\.txt",
     retries: 0
     conda:
