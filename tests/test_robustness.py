@@ -4,13 +4,8 @@ import pytest
 import torch
 from toy import toy
 
-from advinterp.adversarial import (
-    MASKING_GAP,
-    adversarial_train,
-    gradient_masking_suspected,
-    train_adversarial_regime,
-    whitebox_accuracy,
-)
+from advinterp.adversarial import adversarial_train, train_adversarial_regime, whitebox_accuracy
+from advinterp.autoattack import evaluate
 from advinterp.model import predict
 from advinterp.robustness import (
     IMBALANCE_COLUMNS,
@@ -24,10 +19,11 @@ from advinterp.robustness import (
     preservation_table,
     select_epsilon,
 )
-from advinterp.specs import AdversarialTrainingSpec, Architecture, AttackSpec, TrainSpec
+from advinterp.specs import AdversarialTrainingSpec, Architecture, AttackSpec, EvaluationSpec, TrainSpec
 
 CPU = torch.device("cpu")
 FAST = TrainSpec(epochs=10, batch_size=32)
+QUICK = EvaluationSpec(attacks=("apgd_ce", "apgd_dlr", "square"), n_iter=10, square_queries=50)
 
 
 def test_preservation_identity_and_noise():
@@ -58,18 +54,16 @@ def test_adversarial_training_modes(mode):
     assert adv > std
 
 
-def test_masking_flag():
-    assert gradient_masking_suspected(0.9, 0.1)
-    assert not gradient_masking_suspected(0.5, 0.5 - MASKING_GAP + 0.01)
-    assert not gradient_masking_suspected(0.2, 0.4)
-
-
 def test_regime_metrics_are_whitebox():
     model, data = toy()
     spec = AdversarialTrainingSpec(mode="dynamic", epochs=5, pgd_steps=2)
-    res, m = train_adversarial_regime(model, data, "fgsm", 0.5, spec, AttackSpec(), FAST, 0, CPU)
+    res, m = train_adversarial_regime(model, data, "fgsm", 0.5, spec, AttackSpec(), FAST, 0, CPU, QUICK)
     assert {"accuracy", "macro_f1", "per_class_f1", "n_train", "n_test", "device", "seconds", "whitebox_accuracy",
-            "transfer_accuracy", "gradient_masking_suspected", "epsilon", "mode"} <= set(m)
+            "transfer_accuracy", "autoattack_accuracy", "autoattack_broken_by", "evaluation_attacks",
+            "standard_whitebox_accuracy", "standard_autoattack_accuracy", "epsilon", "mode"} <= set(m)
+    strong = evaluate(res.model, data.x_test, data.y_test, 0.5, QUICK, 0)
+    assert m["autoattack_accuracy"] == strong.accuracy <= m["whitebox_accuracy"]
+    assert sum(m["autoattack_broken_by"].values()) == round((1 - strong.accuracy) * len(data.y_test))
     assert m["whitebox_accuracy"] == pytest.approx(
         whitebox_accuracy(res.model, data.x_test, data.y_test, "fgsm", 0.5, AttackSpec(), CPU))
     assert m["accuracy"] == pytest.approx((predict(res.model, data.x_test, CPU) == data.y_test).mean())
@@ -78,10 +72,14 @@ def test_regime_metrics_are_whitebox():
 def test_sweep_schema():
     model, data = toy()
     table = epsilon_sweep(model, data, "fgsm", [0.0, 1.5], [1.5], AdversarialTrainingSpec(epochs=3),
-                          AttackSpec(), FAST, seed=3, device=CPU)
+                          AttackSpec(), FAST, seed=3, device=CPU, eval_spec=QUICK)
     assert list(table.columns) == SWEEP_COLUMNS
     assert set(table["model"]) == {"standard", "adversarial"}
-    assert set(table["evaluation"]) == {"clean", "whitebox", "transfer"}
+    assert set(table["evaluation"]) == {"clean", "whitebox", "transfer", "autoattack"}
+    # the strong evaluation is never weaker than the attack it is compared with
+    acc = table.set_index(["model", "epsilon", "evaluation"])["accuracy"]
+    for model_name, eps in (("standard", 1.5), ("adversarial", 1.5)):
+        assert acc[(model_name, eps, "autoattack")] <= acc[(model_name, eps, "whitebox")]
     assert set(table.loc[table["model"] == "adversarial", "epsilon"]) == {1.5}
     assert (table["seed"] == 3).all() and table["accuracy"].between(0, 1).all()
     std = table[table["model"] == "standard"].set_index(["epsilon", "evaluation"])["accuracy"]
@@ -104,9 +102,14 @@ def test_combine_sweeps(tmp_path):
 def test_preservation_table_schema():
     model, data = toy()
     x_all = np.concatenate([data.x_train, data.x_test])
-    table = preservation_table(model, x_all, data, ["fgsm", "pgd"], [0.0, 1.5, 5.0], AttackSpec(), 5, 10, 0, CPU)
+    table = preservation_table(model, x_all, data, ["fgsm", "pgd"], [0.0, 1.5, 5.0], AttackSpec(), 5, 10, 0, CPU,
+                               QUICK)
     assert list(table.columns) == PRESERVATION_COLUMNS
-    assert len(table) == 2 * 2 * 3
+    assert len(table) == 2 * 2 * 3 + 3  # + the autoattack row of every epsilon
+    strong = table[table["attack"] == "autoattack"].set_index("epsilon")
+    assert strong.loc[0.0, "accuracy_drop"] == 0 and strong.loc[5.0, "accuracy"] == 0
+    choice = select_epsilon(table, "pgd", 0.0, 0.0)
+    assert choice["autoattack_accuracy"] == strong.loc[choice["epsilon"], "accuracy"]
     assert (table.loc[table["epsilon"] == 0, "preservation"] == 1.0).all()
     adv = table[(table["attack"] == "pgd") & (table["perturbation"] == "adversarial")].set_index("epsilon")
     assert adv.loc[5.0, "preservation"] < adv.loc[1.5, "preservation"]
@@ -145,10 +148,12 @@ def test_imbalance_mask_and_experiment():
         assert 0.75 <= f <= 0.85
         assert (data.y_train[keep] == c).sum() == n - round(f * n)
     table, dropped = imbalance_experiment(data, {"fgsm": 0.5, "pgd": 0.5}, 1, (0.8, 0.8), Architecture(
-        hidden=(16,), dropout=(0.0,)), FAST, AdversarialTrainingSpec(epochs=3, pgd_steps=2), AttackSpec(), 0, CPU)
+        hidden=(16,), dropout=(0.0,)), FAST, AdversarialTrainingSpec(epochs=3, pgd_steps=2), AttackSpec(), 0, CPU,
+        QUICK)
     assert list(table.columns) == IMBALANCE_COLUMNS
     assert set(table["model"]) == {"standard", "adv_fgsm", "adv_pgd"}
-    assert set(table["evaluation"]) == {"clean", "fgsm", "pgd"}
-    assert len(table) == 3 * 3 * 3 and len(dropped) == 1
+    assert set(table["evaluation"]) == {"clean", "whitebox", "autoattack"}
+    assert set(table.loc[table["evaluation"] != "clean", "attack"]) == {"fgsm", "pgd"}
+    assert len(table) == 3 * 3 * 5 and len(dropped) == 1
     thinned = table.loc[table["class"] == next(iter(dropped)), "n_train"].iloc[0]
     assert thinned < table["n_train"].max()

@@ -12,8 +12,10 @@ from advinterp.specs import (
     AdversarialTrainingSpec,
     Architecture,
     AttackSpec,
+    EvaluationSpec,
     NetworkSpec,
     PreprocessSpec,
+    SanitySpec,
     SimulationSpec,
     TrainSpec,
 )
@@ -111,6 +113,16 @@ def attack_spec(config: dict) -> AttackSpec:
     return AttackSpec(**config["attacks"])
 
 
+def evaluation_spec(config: dict) -> EvaluationSpec:
+    """The strong robustness evaluation (``evaluation``, without its ``sanity`` thresholds)."""
+    ev = {k: v for k, v in config["evaluation"].items() if k != "sanity"}
+    return EvaluationSpec(**{**ev, "attacks": tuple(ev["attacks"])})
+
+
+def sanity_spec(config: dict) -> SanitySpec:
+    return SanitySpec(**config["evaluation"]["sanity"])
+
+
 def adversarial_training_spec(config: dict) -> AdversarialTrainingSpec:
     return AdversarialTrainingSpec(**config["adversarial_training"])
 
@@ -179,7 +191,13 @@ def check_config(config: dict, datasets: dict[str, dict]) -> None:
 
     train_spec(config)
     attack_spec(config)
+    evaluation_spec(config)
+    sanity_spec(config)
     adversarial_training_spec(config)
+    unknown = [ds for ds in config["explanation_checks"]["datasets"] if ds not in datasets]
+    if unknown:
+        raise ValueError(f"explanation_checks.datasets names {unknown}, which are not among the selected datasets "
+                         f"{sorted(datasets)}: add them to datasets (or custom_datasets) or remove them")
     lo, hi = config["imbalance"]["drop_fraction"]
     if not 0 <= lo <= hi < 1:
         raise ValueError(f"imbalance.drop_fraction=[{lo}, {hi}] must satisfy 0 <= min <= max < 1")

@@ -78,8 +78,10 @@ def umap_figure(embedding: np.ndarray, labels: pd.Series, title: str) -> plt.Fig
 # ------------------------------------------------------------------ robustness arm
 SWEEP_LINES = [
     # (model, evaluation, label, colour, linestyle)
-    ("standard", "whitebox", "standard model, attacked (white-box)", "tab:blue", "-"),
-    ("adversarial", "whitebox", "adversarially trained, attacked (white-box)", "tab:orange", "-"),
+    ("standard", "whitebox", "standard model, the named attack (white-box)", "tab:blue", "-"),
+    ("standard", "autoattack", "standard model, AutoAttack-grade (robust accuracy)", "tab:blue", "-."),
+    ("adversarial", "whitebox", "adversarially trained, the named attack (white-box)", "tab:orange", "-"),
+    ("adversarial", "autoattack", "adversarially trained, AutoAttack-grade (robust accuracy)", "tab:red", "-."),
     ("adversarial", "transfer", "adversarially trained, cells attacked vs standard (transfer)", "tab:orange", "--"),
     ("adversarial", "clean", "adversarially trained, clean cells", "tab:gray", ":"),
 ]
@@ -113,7 +115,12 @@ def sweep_figure(sweep: pd.DataFrame, metric: str, title: str) -> plt.Figure:
 
 
 def preservation_figure(table: pd.DataFrame, selected: dict, title: str) -> plt.Figure:
-    """Neighbour preservation and standard-model accuracy against ε, adversarial vs random sign noise."""
+    """Neighbour preservation and standard-model accuracy against ε, adversarial vs random sign noise.
+
+    The ``autoattack`` rows (the standard model's robust accuracy) are drawn in every panel.
+    """
+    strong = table[table["attack"] == "autoattack"]
+    table = table[table["attack"] != "autoattack"]
     attacks = list(dict.fromkeys(table["attack"]))
     fig, axes = plt.subplots(2, len(attacks), figsize=(6 * len(attacks), 7.5), sharex=True, squeeze=False)
     for j, attack in enumerate(attacks):
@@ -123,6 +130,9 @@ def preservation_figure(table: pd.DataFrame, selected: dict, title: str) -> plt.
             label = f"{attack.upper()}" if kind == "adversarial" else "random ±ε sign noise"
             axes[0][j].plot(part["epsilon"], part["preservation"], "o-", ms=3.5, color=colour, label=label)
             axes[1][j].plot(part["epsilon"], part["accuracy"], "o-", ms=3.5, color=colour, label=label)
+        if len(strong):
+            axes[1][j].plot(strong["epsilon"], strong["accuracy"], "s-.", ms=3.5, color="black",
+                            label="AutoAttack-grade (robust accuracy)")
         choice = selected.get(attack, {})
         for ax in axes[:, j]:
             if "epsilon" in choice:
@@ -169,15 +179,20 @@ def embedding_panels_figure(panels: dict[str, np.ndarray], labels: pd.Series, ti
 
 
 def imbalance_figure(table: pd.DataFrame, title: str) -> plt.Figure:
-    """Per-class accuracy by model, one panel per evaluation (Supp. Fig. S2b)."""
-    evaluations = list(dict.fromkeys(table["evaluation"]))
+    """Per-class accuracy by model, one panel per (attack's ε, evaluation) (Supp. Fig. S2b)."""
+    table = table.fillna({"attack": ""})
+    panels = list(dict.fromkeys(zip(table["attack"], table["epsilon"], table["evaluation"], strict=True)))
     order = (table.drop_duplicates("class").sort_values("n_train")["class"]).tolist()
-    fig, axes = plt.subplots(1, len(evaluations), figsize=(5.2 * len(evaluations), 4.8), sharey=True,
-                             squeeze=False)
-    for ax, evaluation in zip(axes[0], evaluations, strict=True):
-        sub = table[table["evaluation"] == evaluation]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.8), sharey=True, squeeze=False)
+    for ax, (attack, eps, evaluation) in zip(axes[0], panels, strict=True):
+        sub = table[(table["attack"] == attack) & (table["epsilon"] == eps) & (table["evaluation"] == evaluation)]
         sns.barplot(data=sub, x="class", y="accuracy", hue="model", order=order, ax=ax)
-        ax.set_title("clean test cells" if evaluation == "clean" else f"white-box {evaluation.upper()}")
+        if evaluation == "clean":
+            ax.set_title("clean test cells")
+        elif evaluation == "whitebox":
+            ax.set_title(f"white-box {attack.upper()}, ε = {eps:g}")
+        else:
+            ax.set_title(f"AutoAttack-grade, ε = {eps:g} ({attack.upper()}'s)")
         n_train = sub.drop_duplicates("class").set_index("class")["n_train"]
         ax.set_xticks(range(len(order)))
         ax.set_xticklabels([f"{c}\n(n={n_train[c]})" for c in order], rotation=45, ha="right", fontsize=8)
@@ -192,6 +207,32 @@ def imbalance_figure(table: pd.DataFrame, title: str) -> plt.Figure:
 
 
 # ------------------------------------------------------------- interpretability arm
+def explain_evaluation_figure(table: pd.DataFrame, title: str) -> plt.Figure:
+    """One panel per metric of explain/evaluation.tsv: value per method, bars by regime (mean over seeds)."""
+    metrics = list(dict.fromkeys(table["metric"]))
+    ncols = min(len(metrics), 4)
+    nrows = -(-len(metrics) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.8 * ncols, 3.8 * nrows), squeeze=False)
+    for ax in axes.flat[len(metrics):]:
+        ax.set_axis_off()
+    for ax, metric in zip(axes.flat, metrics, strict=False):
+        sub = table[table["metric"] == metric]
+        sns.barplot(data=sub, x="method", y="value", hue="regime", ax=ax, errorbar=None)
+        ax.set_title(metric.replace("_", " "), fontsize=10)
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        ax.tick_params(axis="x", rotation=60, labelsize=7)
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+        ax.grid(axis="y", alpha=0.3)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, title="regime", loc="upper right", frameon=False)
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0, 0.93, 0.96))
+    return fig
+
+
+
 def consensus_heatmap_figure(votes: pd.DataFrame, title: str, max_genes: int = 60) -> plt.Figure:
     """Clustered heatmap of consensus importance scores (paper Figs. 3c/4c style).
 

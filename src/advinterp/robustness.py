@@ -1,7 +1,10 @@
 """The robustness arm: ε sweeps, structure preservation, choice of ε, class imbalance.
 
 Paper Fig. 1 and Supplementary Fig. S2. Every attack on a model is white-box against
-that model unless a row says ``transfer``.
+that model unless a row says ``transfer``. Rows name their ``evaluation``: ``clean``,
+``whitebox`` (the named attack, FGSM or the paper's PGD, against the model itself),
+``transfer`` (cells attacked against the standard model) and ``autoattack`` (the strong
+evaluation of :mod:`advinterp.autoattack` against the model itself: the robust accuracy).
 """
 
 from __future__ import annotations
@@ -16,14 +19,16 @@ from sklearn.neighbors import NearestNeighbors
 
 from advinterp.adversarial import adversarial_train, attacked_metrics
 from advinterp.attacks import attack, random_sign_noise
+from advinterp.autoattack import evaluate
 from advinterp.model import MLP, SplitData, predict, train_classifier
-from advinterp.specs import AdversarialTrainingSpec, Architecture, AttackSpec, TrainSpec
+from advinterp.specs import AdversarialTrainingSpec, Architecture, AttackSpec, EvaluationSpec, TrainSpec
 
 log = logging.getLogger(__name__)
 
 SWEEP_COLUMNS = ["attack", "epsilon", "model", "evaluation", "seed", "accuracy", "macro_f1"]
+EVALUATIONS = ("clean", "whitebox", "transfer", "autoattack")
 PRESERVATION_COLUMNS = ["attack", "epsilon", "perturbation", "preservation", "accuracy", "accuracy_drop"]
-IMBALANCE_COLUMNS = ["class", "n_train", "model", "evaluation", "accuracy"]
+IMBALANCE_COLUMNS = ["class", "n_train", "model", "attack", "epsilon", "evaluation", "accuracy"]
 
 
 # --------------------------------------------------------------------------- ε sweep
@@ -38,14 +43,16 @@ def epsilon_sweep(
     train_spec: TrainSpec,
     seed: int,
     device: torch.device,
+    eval_spec: EvaluationSpec | None = None,
 ) -> pd.DataFrame:
     """Rows of ``sweep.tsv`` for one attack and one seed.
 
-    For every ε in ``epsilons``: the standard model on clean and on white-box attacked
-    test cells. For every ε in ``adversarial_epsilons``: a model adversarially trained at
-    ε, on clean cells, white-box (attacked against itself) and transfer (cells attacked
-    against the standard model).
+    For every ε in ``epsilons``: the standard model on clean, white-box attacked and
+    AutoAttack-evaluated test cells. For every ε in ``adversarial_epsilons``: a model
+    adversarially trained at ε, on clean cells, white-box (attacked against itself),
+    transfer (cells attacked against the standard model) and autoattack.
     """
+    eval_spec = eval_spec or EvaluationSpec()
     rows = []
     x, y, names = data.x_test, data.y_test, data.class_names
     clean = attacked_metrics(standard, x, y, names, device)
@@ -55,8 +62,10 @@ def epsilon_sweep(
         against_standard[eps] = x_adv
         if eps in epsilons:
             m = attacked_metrics(standard, x_adv, y, names, device)
+            strong = attacked_metrics(standard, evaluate(standard, x, y, eps, eval_spec, seed).x_adv, y, names, device)
             rows += [(attack_name, eps, "standard", "clean", seed, clean["accuracy"], clean["macro_f1"]),
-                     (attack_name, eps, "standard", "whitebox", seed, m["accuracy"], m["macro_f1"])]
+                     (attack_name, eps, "standard", "whitebox", seed, m["accuracy"], m["macro_f1"]),
+                     (attack_name, eps, "standard", "autoattack", seed, strong["accuracy"], strong["macro_f1"])]
     for eps in adversarial_epsilons:
         result = adversarial_train(standard, data.x_train, data.y_train, x, y, attack_name, eps, adv_spec,
                                    attack_spec, train_spec, seed, device)
@@ -65,12 +74,13 @@ def epsilon_sweep(
             "clean": x,
             "whitebox": attack(attack_name, model, x, y, eps, attack_spec, seed=seed),
             "transfer": against_standard[eps],
+            "autoattack": evaluate(model, x, y, eps, eval_spec, seed).x_adv,
         }
         for evaluation, xe in evals.items():
             m = attacked_metrics(model, xe, y, names, device)
             rows.append((attack_name, eps, "adversarial", evaluation, seed, m["accuracy"], m["macro_f1"]))
-        log.info("%s eps=%g seed=%d: adversarial model clean %.3f whitebox %.3f transfer %.3f", attack_name, eps,
-                 seed, *[r[5] for r in rows[-3:]])
+        log.info("%s eps=%g seed=%d: adversarial model clean %.3f whitebox %.3f transfer %.3f autoattack %.3f",
+                 attack_name, eps, seed, *[r[5] for r in rows[-4:]])
     return pd.DataFrame(rows, columns=SWEEP_COLUMNS)
 
 
@@ -105,12 +115,16 @@ def preservation_table(
     n_pcs: int,
     seed: int,
     device: torch.device,
+    eval_spec: EvaluationSpec | None = None,
 ) -> pd.DataFrame:
     """Preservation and standard-model accuracy per (attack, ε), adversarial and random sign noise.
 
     The PCA (``n_pcs`` components) is fitted on all clean cells ``x_all``; the test cells,
-    clean and perturbed, are projected with it and compared by kNN (``k``).
+    clean and perturbed, are projected with it and compared by kNN (``k``). Rows with
+    ``attack`` = ``autoattack`` hold the strong evaluation of the standard model at each ε
+    (its robust accuracy, and the preservation of the cells as AutoAttack left them).
     """
+    eval_spec = eval_spec or EvaluationSpec()
     n_comps = int(min(n_pcs, x_all.shape[0] - 1, x_all.shape[1]))
     pca = PCA(n_components=n_comps, random_state=seed).fit(x_all)
     x, y = data.x_test, data.y_test
@@ -121,11 +135,12 @@ def preservation_table(
         perturbations = {"random": random_sign_noise(x, eps, seed)}
         for name in attacks:
             perturbations[name] = attack(name, standard, x, y, eps, attack_spec, seed=seed)
+        perturbations["autoattack"] = evaluate(standard, x, y, eps, eval_spec, seed).x_adv
         for name, x_p in perturbations.items():
             x_p = x_p.numpy()
             pres = neighbour_preservation(clean_pcs, pca.transform(x_p), k) if eps > 0 else 1.0
             acc = float((predict(standard, x_p, device) == y).mean())
-            targets = attacks if name == "random" else [name]
+            targets = attacks if name == "random" else [name]  # autoattack: a row of its own
             for target in targets:
                 kind = "random" if name == "random" else "adversarial"
                 rows.append((target, eps, kind, pres, acc, clean_acc - acc))
@@ -137,6 +152,10 @@ def preservation_table(
 def select_epsilon(table: pd.DataFrame, attack_name: str, min_preservation: float, min_accuracy_drop: float,
                    override: float | None = None) -> dict:
     """The ε used for adversarial training with ``attack_name``, with the rule and numbers behind it.
+
+    The rule reads the rows of ``attack_name`` (the attack that crafts the training cells);
+    the standard model's robust accuracy at the chosen ε (``autoattack`` rows) is reported
+    beside it.
 
     Rule: the largest ε > 0 of the grid whose neighbour preservation is ≥
     ``min_preservation`` and that lowers the standard model's accuracy by ≥
@@ -164,11 +183,15 @@ def select_epsilon(table: pd.DataFrame, attack_name: str, min_preservation: floa
         eps = float(adv["epsilon"].min())
         rule = f"fallback: no epsilon preserves >= {min_preservation} of neighbours; smallest epsilon > 0"
         log.warning("%s: %s", attack_name, rule)
+    strong = table[(table["attack"] == "autoattack") & (table["epsilon"] == eps)]
     return {
         "epsilon": eps,
         "rule": rule,
         "min_neighbour_preservation": min_preservation,
         "min_accuracy_drop": min_accuracy_drop,
+        # the standard model's robust accuracy at the chosen epsilon (strong evaluation)
+        "autoattack_accuracy": float(strong["accuracy"].iloc[0]) if len(strong) else None,
+        "autoattack_accuracy_drop": float(strong["accuracy_drop"].iloc[0]) if len(strong) else None,
         "grid": numbers,
     }
 
@@ -206,14 +229,18 @@ def imbalance_experiment(
     attack_spec: AttackSpec,
     seed: int,
     device: torch.device,
+    eval_spec: EvaluationSpec | None = None,
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """Per-class test accuracy, clean and under each attack, before/after adversarial training.
 
     The standard model is trained on a training split from which ``drop_range`` of the
     cells of ``n_classes`` classes were removed; one adversarial model per attack (at
     ``epsilons[attack]``) continues from it. Rows: class, n_train, model (standard,
-    adv_fgsm, adv_pgd), evaluation (clean or the white-box attack), accuracy.
+    adv_fgsm, adv_pgd), attack and epsilon (whose selected ε the row uses; empty and 0 for
+    clean), evaluation (clean, whitebox = that attack against the model, autoattack),
+    accuracy.
     """
+    eval_spec = eval_spec or EvaluationSpec()
     keep, fractions = imbalanced_training_mask(data.y_train, n_classes, drop_range, seed)
     xtr, ytr = data.x_train[keep], data.y_train[keep]
     x, y = data.x_test, data.y_test
@@ -226,11 +253,14 @@ def imbalance_experiment(
     n_train = np.bincount(ytr, minlength=k)
     rows = []
     for model_name, model in models.items():
-        evals = {"clean": x} | {name: attack(name, model, x, y, eps, attack_spec, seed=seed)
-                                for name, eps in epsilons.items()}
-        for evaluation, xe in evals.items():
+        evals = {("", 0.0, "clean"): x}
+        for name, eps in epsilons.items():
+            evals[(name, eps, "whitebox")] = attack(name, model, x, y, eps, attack_spec, seed=seed)
+            evals[(name, eps, "autoattack")] = evaluate(model, x, y, eps, eval_spec, seed).x_adv
+        for (name, eps, evaluation), xe in evals.items():
             acc = per_class_accuracy(y, predict(model, xe, device), k)
-            rows += [(data.class_names[c], int(n_train[c]), model_name, evaluation, float(acc[c])) for c in range(k)]
+            rows += [(data.class_names[c], int(n_train[c]), model_name, name, float(eps), evaluation, float(acc[c]))
+                     for c in range(k)]
     dropped = {data.class_names[c]: round(f, 4) for c, f in fractions.items()}
     return pd.DataFrame(rows, columns=IMBALANCE_COLUMNS), dropped
 
@@ -244,7 +274,7 @@ def combine_sweeps(paths) -> pd.DataFrame:
             raise ValueError(f"{path}: columns {list(part.columns)}, expected {SWEEP_COLUMNS}")
         parts.append(part)
     table = pd.concat(parts, ignore_index=True)
-    order = {"standard": 0, "adversarial": 1}, {"clean": 0, "whitebox": 1, "transfer": 2}
+    order = {"standard": 0, "adversarial": 1}, {e: i for i, e in enumerate(EVALUATIONS)}
     return (table.assign(_m=table["model"].map(order[0]), _e=table["evaluation"].map(order[1]))
             .sort_values(["attack", "_m", "_e", "epsilon", "seed"], kind="stable")
             .drop(columns=["_m", "_e"]).reset_index(drop=True))

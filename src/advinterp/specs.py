@@ -106,6 +106,7 @@ class TrainSpec:
 
 
 ATTACKS = ("fgsm", "pgd")
+PGD_LOSSES = ("ce", "margin")
 TRAINING_MODES = ("static", "dynamic")
 
 
@@ -117,6 +118,43 @@ class AttackSpec:
     pgd_step_size: float | None = None
     pgd_random_start: bool = False
     batch_size: int = 4096
+    pgd_loss: str = "ce"
+    pgd_restarts: int = 1
+
+    def __post_init__(self):
+        if self.pgd_loss not in PGD_LOSSES:
+            raise ValueError(f"attacks.pgd_loss={self.pgd_loss!r}; use one of {list(PGD_LOSSES)}")
+
+
+@dataclass(frozen=True)
+class EvaluationSpec:
+    """The strong white-box evaluation (advinterp.autoattack): attacks run in this order, each on
+    the cells still standing. AutoAttack's standard version is apgd_ce, apgd_t (9 targets), FAB-T
+    and square (5000 queries); FAB is not implemented here."""
+
+    ATTACKS = ("apgd_ce", "apgd_dlr", "apgd_t", "square")
+
+    attacks: tuple[str, ...] = ("apgd_ce", "apgd_t", "square")
+    n_iter: int = 100
+    n_restarts: int = 1
+    n_target_classes: int = 9
+    square_queries: int = 5000
+    square_p_init: float = 0.8
+    batch_size: int = 4096
+
+    def __post_init__(self):
+        unknown = [a for a in self.attacks if a not in self.ATTACKS]
+        if unknown or not self.attacks:
+            raise ValueError(f"evaluation.attacks={list(self.attacks)}: use one or more of {list(self.ATTACKS)}")
+
+
+@dataclass(frozen=True)
+class SanitySpec:
+    """Thresholds of the robustness sanity checks (advinterp.attack_sanity)."""
+
+    large_epsilon: float = 10.0
+    max_accuracy_at_large_epsilon: float = 0.02
+    tolerance: float = 0.01
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,154 @@
+"""The strong robustness evaluation (advinterp.autoattack) and its sanity checks (advinterp.attack_sanity)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+from toy import toy
+
+from advinterp.attack_sanity import CHECKS, SANITY_COLUMNS, check_monotone, sanity_checks
+from advinterp.attacks import pgd
+from advinterp.autoattack import apgd, dlr_loss, evaluate, margin_loss, square
+from advinterp.model import predict
+from advinterp.specs import EvaluationSpec, SanitySpec
+
+CPU = torch.device("cpu")
+QUICK = EvaluationSpec(attacks=("apgd_ce", "apgd_dlr", "square"), n_iter=20, square_queries=200)
+
+
+class Saturated(nn.Module):
+    """The toy classifier with its logits multiplied by 1e4: softmax saturates, so the cross-entropy
+    gradient of every correctly classified cell is exactly zero in float32 (what stopped our PGD)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return 1e4 * self.model(x)
+
+
+class Step(nn.Module):
+    """Input rounded to whole numbers first: the gradient is zero everywhere (masked), the function is not."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(torch.round(x))
+
+
+def test_losses():
+    logits = torch.tensor([[3.0, 1.0, 0.0, -1.0], [0.0, 2.0, 1.0, 0.5]])
+    y = torch.tensor([0, 0])
+    assert margin_loss(logits, y).tolist() == [-2.0, 2.0]
+    # DLR is invariant to the logits' scale and shift
+    assert torch.allclose(dlr_loss(logits, y), dlr_loss(1e3 * logits + 7, y))
+    assert dlr_loss(logits, y)[0] == pytest.approx(-2.0 / 3.0)
+
+
+def test_saturated_softmax_fools_paper_pgd_but_not_the_strong_evaluation():
+    model, data = toy()
+    sat = Saturated(model).eval()
+    x, y = data.x_test, data.y_test
+    clean = (predict(sat, x, CPU) == y).mean()
+    eps = 3.0
+    # the standard model itself is broken at this epsilon: the cells can be moved across the boundary
+    assert (predict(model, pgd(model, x, y, eps), CPU) == y).mean() < 0.1
+    # our PGD (cross-entropy) does not move at all: it over-reports robustness
+    assert (predict(sat, pgd(sat, x, y, eps), CPU) == y).mean() == clean > 0.9
+    result = evaluate(sat, x, y, eps, QUICK, seed=0)
+    assert result.accuracy < 0.1
+    assert result.counts()["apgd_dlr"] > 0  # the scale-invariant loss did it
+
+
+def test_masked_gradients_are_caught_by_square_and_flagged():
+    model, data = toy()
+    step = Step(model).eval()
+    x, y = data.x_test, data.y_test
+    eps = 3.0
+    _, fooled_grad = apgd(step, x, y, eps, n_iter=20, loss="dlr")
+    _, fooled_square = square(step, x, y, eps, n_queries=300, seed=0)
+    assert fooled_square.mean() > fooled_grad.mean() + 0.3
+    table, curves = sanity_checks({"step": step}, model, x, y, [0.0, 1.0, eps], {"step": eps}, QUICK,
+                                  SanitySpec(large_epsilon=10.0), seed=0)
+    assert list(table.columns) == SANITY_COLUMNS and table["check"].tolist() == list(CHECKS)
+    passed = table.set_index("check")["passed"]
+    assert not passed["gradient_free_not_stronger"]
+    assert set(curves["epsilon"]) == {0.0, 1.0, eps}
+
+
+def test_honest_model_passes_the_sanity_checks():
+    model, data = toy()
+    x, y = data.x_test, data.y_test
+    table, curves = sanity_checks({"standard": model}, model, x, y, [0.0, 0.5, 1.0, 2.0], {"standard": 0.5},
+                                  QUICK, SanitySpec(), seed=0)
+    assert table["passed"].all(), table.to_string()
+    acc = curves.set_index("epsilon")["accuracy"]
+    assert acc[0.0] == (predict(model, x, CPU) == y).mean() and acc[2.0] <= acc[0.5]
+
+
+def test_monotone_check_flags_a_rising_curve():
+    ok, detail = check_monotone(pd.Series({0.0: 0.9, 0.5: 0.1, 1.0: 0.4, 2.0: 0.0}), tolerance=0.01, n=100)
+    assert not ok and "0.5 -> 1 rises by 0.300" in detail
+    assert check_monotone(pd.Series({0.0: 0.9, 0.5: 0.1, 1.0: 0.1, 2.0: 0.0}), 0.01, 100)[0]
+    # a rise of one cell is within the slack
+    assert check_monotone(pd.Series({0.0: 0.5, 1.0: 0.51}), 0.0, 100)[0]
+
+
+def test_evaluation_is_worst_case_deterministic_and_labelled():
+    model, data = toy()
+    x, y = data.x_test, data.y_test
+    a = evaluate(model, x, y, 1.0, QUICK, seed=4)
+    b = evaluate(model, x, y, 1.0, QUICK, seed=4)
+    assert (a.broken_by == b.broken_by).all() and torch.equal(a.x_adv, b.x_adv)
+    assert set(a.broken_by) <= {"", "clean", "apgd_ce", "apgd_dlr", "square"}
+    # every cell counted broken is misclassified on the returned point, and stays in the ball
+    wrong = predict(model, a.x_adv, CPU) != y
+    assert (wrong == (a.broken_by != "")).all()
+    assert float((a.x_adv - torch.as_tensor(x)).abs().max()) <= 1.0 + 1e-5
+    # worst case per cell: not above any single attack run alone
+    for name in QUICK.attacks:
+        alone = evaluate(model, x, y, 1.0, EvaluationSpec(attacks=(name,), n_iter=20, square_queries=200), seed=4)
+        assert a.accuracy <= alone.accuracy
+    assert a.accuracy_after("square") == a.accuracy <= a.accuracy_after("apgd_ce")
+    assert evaluate(model, x, y, 0.0, QUICK).accuracy == a.clean_accuracy
+
+
+def test_targeted_apgd_runs_for_every_target():
+    model, data = toy()
+    spec = EvaluationSpec(attacks=("apgd_t",), n_iter=20, n_target_classes=2)
+    r = evaluate(model, data.x_test, data.y_test, 1.0, spec)
+    assert r.accuracy < r.clean_accuracy
+
+
+def test_pgd_restarts_and_margin_loss_only_add_strength():
+    model, data = toy()
+    x, y = data.x_test, data.y_test
+    one = (predict(model, pgd(model, x, y, 0.5, steps=5), CPU) == y).mean()
+    more = (predict(model, pgd(model, x, y, 0.5, steps=5, restarts=3), CPU) == y).mean()
+    assert more <= one
+    cw = pgd(model, x, y, 1.5, steps=5, loss="margin")
+    assert float((cw - torch.as_tensor(x)).abs().max()) <= 1.5 + 1e-6
+    assert (predict(model, cw, CPU) == y).mean() < (predict(model, x, CPU) == y).mean()
+
+
+def test_at_least_as_strong_as_art_apgd():
+    art = pytest.importorskip("art")  # test dependency: adversarial-robustness-toolbox
+    from art.attacks.evasion import AutoProjectedGradientDescent
+    from art.estimators.classification import PyTorchClassifier
+
+    model, data = toy()
+    x, y = data.x_test, data.y_test
+    eps = 0.5
+    clf = PyTorchClassifier(model, loss=nn.CrossEntropyLoss(), input_shape=(x.shape[1],), nb_classes=3,
+                            clip_values=(float(x.min()) - 10, float(x.max()) + 10), device_type="cpu")
+    np.random.seed(0)
+    ref = AutoProjectedGradientDescent(clf, eps=eps, eps_step=2 * eps, max_iter=50, nb_random_init=1,
+                                       batch_size=len(x), loss_type="cross_entropy", verbose=False).generate(x, y=y)
+    art_acc = (predict(model, ref, CPU) == y).mean()
+    _, fooled = apgd(model, x, y, eps, n_iter=50, loss="ce")
+    assert 1 - fooled.mean() <= art_acc + 1 / len(y)
+    assert art.__version__ == "1.20.1"
