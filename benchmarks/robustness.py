@@ -4,10 +4,15 @@ Prints
 - attack throughput (cells/second) of advinterp's FGSM and PGD against captum's
   ``captum.robust.FGSM``/``PGD`` (the reference implementation) on the same model and
   cells, with their ratio;
+- the strong evaluation (advinterp.autoattack): APGD with the CE and DLR losses against
+  ART 1.20.1's ``AutoProjectedGradientDescent`` (the reference implementation) on the same
+  model and test cells — robust accuracy of each (equal strength?) and cells/second with
+  their ratio — then the whole evaluation of the default config and of config/paper.yaml
+  (cells/second, robust accuracy, cells broken by each attack);
 - training time per epoch: clean, dynamic (Madry) FGSM and PGD, and static training,
   with the ratio to clean training.
 
-Usage: python benchmarks/robustness.py [--threads N] [--device auto|cpu|cuda] [--repeats R]
+Usage: python benchmarks/robustness.py [--threads N] [--device auto|cpu|cuda] [--repeats R] [--skip-training]
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from captum.robust import FGSM, PGD
 
 from advinterp.adversarial import adversarial_train
 from advinterp.attacks import fgsm, pgd
+from advinterp.autoattack import apgd, evaluate
 from advinterp.device import seed_everything, select_device
 from advinterp.grn import generate_network
 from advinterp.model import split_data, train_classifier
@@ -30,6 +36,7 @@ from advinterp.specs import (
     AdversarialTrainingSpec,
     Architecture,
     AttackSpec,
+    EvaluationSpec,
     NetworkSpec,
     PreprocessSpec,
     SimulationSpec,
@@ -54,6 +61,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=5, help="epochs timed per training mode")
+    parser.add_argument("--skip-training", action="store_true", help="attacks and evaluation only")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)  # captum: 'did not already require gradients'
     seed_everything(0, threads=args.threads)
@@ -85,6 +93,9 @@ def main() -> None:
         t_ours, t_ref = best_of(ours, args.repeats), best_of(ref, args.repeats)
         print(f"{name:<8}{len(x) / t_ours:>20,.0f}{len(x) / t_ref:>18,.0f}{t_ref / t_ours:>8.2f}")
 
+    strong_evaluation(model, data, device, args.repeats)
+    if args.skip_training:
+        return
     epoch_spec = TrainSpec(epochs=args.epochs)
     clean = best_of(lambda: train_classifier(data.x_train, data.y_train, data.x_test, data.y_test, n_classes,
                                              None, epoch_spec, 0, device, model=model), 1) / args.epochs
@@ -98,6 +109,51 @@ def main() -> None:
             epoch_spec, 0, device), 1) / args.epochs
         label = f"{mode} {attack_name.upper()}" + (f" ({pgd_steps} steps)" if attack_name == "pgd" else "")
         print(f"{label:<34}{t:>10.3f}{t / clean:>10.2f}")
+
+
+def strong_evaluation(model, data, device, repeats: int) -> None:
+    """APGD against ART's, then the whole evaluation, on the test cells."""
+    import numpy as np
+    from art.attacks.evasion import AutoProjectedGradientDescent
+    from art.estimators.classification import PyTorchClassifier
+
+    x, y = data.x_test, data.y_test
+    n_iter = 100
+    clf = PyTorchClassifier(model, loss=torch.nn.CrossEntropyLoss(), input_shape=(x.shape[1],),
+                            nb_classes=len(data.class_names), device_type="gpu" if device.type == "cuda" else "cpu",
+                            clip_values=(float(x.min()) - 100, float(x.max()) + 100))  # a box that never binds
+
+    def timed(fn, repeats: int):
+        result = {}
+        seconds = best_of(lambda: result.__setitem__("value", fn()), repeats)
+        return seconds, result["value"]
+
+    def accuracy(x_adv):
+        with torch.no_grad():
+            return float((model(torch.as_tensor(np.asarray(x_adv), device=device)).argmax(1).cpu().numpy() == y).mean())
+
+    print(f"\nstrong evaluation: {len(x)} test cells, APGD {n_iter} iterations, 1 restart, vs ART 1.20.1")
+    print(f"{'loss':<6}{'eps':>6}{'ours acc':>10}{'ART acc':>9}{'ours cells/s':>14}{'ART cells/s':>13}{'ratio':>8}")
+    for loss, art_loss in (("ce", "cross_entropy"), ("dlr", "difference_logits_ratio")):
+        for eps in (0.1, 0.25):
+            t_ours, ours = timed(lambda eps=eps, loss=loss: apgd(model, x, y, eps, n_iter=n_iter, loss=loss)[0],
+                                 repeats)
+            np.random.seed(0)
+            ref = AutoProjectedGradientDescent(clf, eps=eps, eps_step=2 * eps, max_iter=n_iter, nb_random_init=1,
+                                               batch_size=len(x), loss_type=art_loss, verbose=False)
+            t_ref, theirs = timed(lambda ref=ref: ref.generate(x, y=y), 1)
+            print(f"{loss:<6}{eps:>6g}{accuracy(ours):>10.3f}{accuracy(theirs):>9.3f}"
+                  f"{len(x) / t_ours:>14,.0f}{len(x) / t_ref:>13,.0f}{t_ref / t_ours:>8.2f}")
+    print(f"\n{'evaluation':<44}{'eps':>6}{'robust acc':>12}{'cells/s':>10}  broken by")
+    versions = {
+        "default (apgd_ce, apgd_dlr, square; 50 it., 1000 q.)":
+            EvaluationSpec(attacks=("apgd_ce", "apgd_dlr", "square"), n_iter=50, square_queries=1000),
+        "paper (apgd_ce, apgd_t x9, square; 100 it., 5000 q.)": EvaluationSpec(),
+    }
+    for label, spec in versions.items():
+        for eps in (0.1, 0.25):
+            t, r = timed(lambda spec=spec, eps=eps: evaluate(model, x, y, eps, spec), 1)
+            print(f"{label:<44}{eps:>6g}{r.accuracy:>12.3f}{len(x) / t:>10,.0f}  {r.counts()}")
 
 
 if __name__ == "__main__":

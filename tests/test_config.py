@@ -106,3 +106,26 @@ def test_device_batch_keys_leave_rule_params_and_come_back():
                                                 "saliency": {}}}
     assert with_device_batches(stripped, interp) == interp
     assert interp["params"]["lime"]["batch_size"] == 8192  # the config itself is not modified
+
+
+def test_evaluation_and_explanation_check_keys(repo, default):
+    bad = copy.deepcopy(default)
+    bad["evaluation"]["attacks"] = ["apgd_ce", "fab"]
+    assert validation_message(repo, bad).startswith("config key 'evaluation.attacks")
+    bad = copy.deepcopy(default)
+    bad["attacks"]["pgd_loss"] = "hinge"
+    assert "attacks.pgd_loss" in validation_message(repo, bad)
+    registry = load_registry(repo / "resources/datasets.yaml")
+    bad = copy.deepcopy(default)
+    bad["explanation_checks"]["datasets"] = ["sergio", "lung"]
+    with pytest.raises(ValueError, match=r"explanation_checks.datasets names \['lung'\]"):
+        check_config(bad, resolve_datasets(bad, registry))
+
+
+def test_schema_lists_the_evaluation_attacks(repo):
+    from advinterp.specs import EvaluationSpec
+
+    schema = yaml.safe_load((repo / SCHEMA).read_text())
+    assert schema["properties"]["evaluation"]["properties"]["attacks"]["items"]["enum"] == list(EvaluationSpec.ATTACKS)
+    methods = schema["properties"]["explanation_checks"]["properties"]["methods"]["items"]["enum"]
+    assert methods == schema["properties"]["interpretability"]["properties"]["methods"]["items"]["enum"]

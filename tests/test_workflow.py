@@ -80,7 +80,10 @@ def test_robustness_outputs(runs):
     assert list(sweep.columns) == ["attack", "epsilon", "model", "evaluation", "seed", "accuracy", "macro_f1"]
     assert set(sweep["attack"]) == {"fgsm", "pgd"} and set(sweep["seed"]) == {7, 8}
     assert set(sweep["model"]) == {"standard", "adversarial"}
-    assert set(sweep["evaluation"]) == {"clean", "whitebox", "transfer"}
+    assert set(sweep["evaluation"]) == {"clean", "whitebox", "transfer", "autoattack"}
+    # the robust accuracy (strong evaluation) is never above the named attack's
+    wide = sweep.pivot_table(index=["attack", "epsilon", "model", "seed"], columns="evaluation", values="accuracy")
+    assert (wide["autoattack"] <= wide["whitebox"] + 1e-9).all()
     std = sweep[sweep["model"] == "standard"]
     assert sorted(std["epsilon"].unique()) == [0.0, 0.25, 1.0]
     assert set(sweep.loc[sweep["model"] == "adversarial", "epsilon"]) == {1.0}
@@ -98,17 +101,34 @@ def test_robustness_outputs(runs):
 
     for attack in ("fgsm", "pgd"):
         m = json.loads((res / f"metrics/adv_{attack}.json").read_text())
-        assert METRIC_KEYS | {"whitebox_accuracy", "transfer_accuracy", "gradient_masking_suspected"} <= set(m)
+        assert METRIC_KEYS | {"whitebox_accuracy", "transfer_accuracy", "autoattack_accuracy", "autoattack_broken_by",
+                              "standard_autoattack_accuracy", "evaluation_attacks"} <= set(m)
+        assert m["autoattack_accuracy"] <= m["whitebox_accuracy"]
+        assert m["evaluation_attacks"] == ["apgd_ce", "apgd_dlr", "square"]
         assert m["epsilon"] == selected[attack]["epsilon"] and m["mode"] == "dynamic"
         model, payload = load_model(res / f"models/adv_{attack}.pt")
         assert payload["meta"]["regime"] == f"adv_{attack}"
         assert len(pd.read_csv(res / f"models/adv_{attack}.history.tsv", sep="\t")) == 5
 
     pres = pd.read_csv(res / "robustness/preservation.tsv", sep="\t")
-    assert set(pres["perturbation"]) == {"adversarial", "random"} and len(pres) == 2 * 2 * 3
+    assert set(pres["perturbation"]) == {"adversarial", "random"} and len(pres) == 2 * 2 * 3 + 3
+    assert sorted(pres.loc[pres["attack"] == "autoattack", "epsilon"]) == [0.0, 0.25, 1.0]
+    assert selected["fgsm"]["autoattack_accuracy"] is not None
     imb = pd.read_csv(res / "robustness/imbalance.tsv", sep="\t")
-    assert list(imb.columns) == ["class", "n_train", "model", "evaluation", "accuracy"]
-    assert set(imb["model"]) == {"standard", "adv_fgsm", "adv_pgd"} and len(imb) == 3 * 3 * 3
+    assert list(imb.columns) == ["class", "n_train", "model", "attack", "epsilon", "evaluation", "accuracy"]
+    assert set(imb["model"]) == {"standard", "adv_fgsm", "adv_pgd"} and len(imb) == 3 * 3 * 5
+    assert set(imb["evaluation"]) == {"clean", "whitebox", "autoattack"}
+
+    sanity = pd.read_csv(res / "robustness/sanity.tsv", sep="\t")
+    assert list(sanity.columns) == ["model", "check", "passed", "detail"]
+    assert set(sanity["model"]) == {"standard", "adv_fgsm", "adv_pgd"} and len(sanity) == 3 * 5
+    assert sanity["passed"].dtype == bool and sanity["detail"].str.len().gt(10).all()
+    curves = pd.read_csv(res / "robustness/autoattack.tsv", sep="\t")
+    assert set(curves["model"]) == {"standard", "adv_fgsm", "adv_pgd"}
+    # the standard model's curve is the sweep's autoattack rows of the config seed
+    std_aa = sweep[(sweep["model"] == "standard") & (sweep["evaluation"] == "autoattack") & (sweep["seed"] == 7)
+                   & (sweep["attack"] == "fgsm")].set_index("epsilon")["accuracy"]
+    assert curves[curves["model"] == "standard"].set_index("epsilon")["accuracy"].equals(std_aa)
     for name in ["sweep_accuracy", "sweep_macro_f1", "preservation", "adversarial_umap", "imbalance"]:
         assert (res / f"figures/{name}.png").stat().st_size > 10_000
 
@@ -131,6 +151,18 @@ def test_interpretability_outputs(runs):
         first = ranked[ranked["class"] == "type_0"]
         assert first["votes"].is_monotonic_decreasing and first["rank"].tolist() == list(range(1, len(genes) + 1))
         assert (res / f"figures/consensus_{regime}.png").exists()
+    evaluation = pd.read_csv(res / "explain/evaluation.tsv", sep="\t")
+    assert list(evaluation.columns) == ["regime", "method", "metric", "value", "seed"]
+    assert set(evaluation["regime"]) == {"standard", "adv_fgsm", "adv_pgd"}
+    assert set(evaluation["method"]) == set(methods)
+    metrics = set(evaluation["metric"])
+    assert {"deletion_auc", "insertion_auc", "max_sensitivity", "randomisation_cascade_3"} <= metrics
+    # tiny config: only the standard regime is retrained on shuffled labels
+    assert set(evaluation.loc[evaluation["metric"] == "randomisation_labels", "regime"]) == {"standard"}
+    checks = pd.read_csv(res / "explain/sanity.tsv", sep="\t")
+    assert list(checks.columns) == ["regime", "method", "check", "passed", "detail"]
+    assert len(checks) == len(methods) * (3 + 1)
+    assert (res / "figures/explain_evaluation.png").stat().st_size > 10_000
     rec = pd.read_csv(res / "keygenes/recovery.tsv", sep="\t")
     assert list(rec.columns) == ["regime", "method", "ground_truth", "class", "seed", "top_n", "n_key_in_top",
                                  "n_key_expected", "auroc", "auprc"]

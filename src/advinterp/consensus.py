@@ -117,6 +117,18 @@ def random_baseline(is_key: pd.Series, top_n: int) -> dict:
             "auroc": 0.5, "auprc": n_key / n_genes}
 
 
+def explained_cells(data, cells_per_class: int, background_cells: int,
+                    seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(cells, their true classes, background) that :func:`explain_model` explains: up to
+    ``cells_per_class`` test cells per class (:func:`select_cells`) and ``background_cells``
+    training cells, both drawn with ``seed``."""
+    cells = select_cells(data.y_test, cells_per_class, seed)
+    rng = np.random.default_rng(seed)
+    n_bg = min(background_cells, len(data.x_train))
+    background = data.x_train[np.sort(rng.choice(len(data.x_train), size=n_bg, replace=False))]
+    return data.x_test[cells], data.y_test[cells], background
+
+
 def explain_model(model, data, methods: list[str], params: dict, cells_per_class: int, background_cells: int,
                   seed: int) -> dict[str, pd.DataFrame]:
     """Per-class importance (genes x classes) of every method for one trained model.
@@ -126,11 +138,7 @@ def explain_model(model, data, methods: list[str], params: dict, cells_per_class
     """
     from advinterp.explain import make_explainer
 
-    cells = select_cells(data.y_test, cells_per_class, seed)
-    rng = np.random.default_rng(seed)
-    n_bg = min(background_cells, len(data.x_train))
-    background = data.x_train[np.sort(rng.choice(len(data.x_train), size=n_bg, replace=False))]
-    x, t = data.x_test[cells], data.y_test[cells]
+    x, t, background = explained_cells(data, cells_per_class, background_cells, seed)
     out = {}
     for name in methods:
         attributions = make_explainer(name, params.get(name))(model, x, t, background, seed=seed)

@@ -47,9 +47,10 @@ from scipy.stats import rankdata
 from torch import nn
 
 from advinterp.adversarial import adversarial_train
-from advinterp.consensus import select_cells
+from advinterp.consensus import explained_cells
 from advinterp.device import model_device
 from advinterp.explain import make_explainer
+from advinterp.io import read_tables
 from advinterp.model import MLP, SplitData, TrainResult, train_classifier
 from advinterp.specs import ATTACKS, AdversarialTrainingSpec, Architecture, AttackSpec, TrainSpec
 
@@ -303,20 +304,6 @@ def max_sensitivity(explain_fn: Callable[[np.ndarray, np.ndarray], np.ndarray], 
 
 
 # --- the table ----------------------------------------------------------------------------------
-def explained_cells(data: SplitData, cells_per_class: int, background_cells: int,
-                    seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(cells, their true classes, background): the draw of :func:`advinterp.consensus.explain_model`.
-
-    Test cells from :func:`~advinterp.consensus.select_cells`; background: ``background_cells``
-    training cells drawn as ``explain_model`` draws them (tested to stay equal).
-    """
-    cells = select_cells(data.y_test, cells_per_class, seed)
-    rng = np.random.default_rng(seed)
-    n_bg = min(background_cells, len(data.x_train))
-    background = data.x_train[np.sort(rng.choice(len(data.x_train), size=n_bg, replace=False))]
-    return data.x_test[cells], data.y_test[cells], background
-
-
 def evaluate_explanations(model: nn.Module, label_randomised_model: nn.Module | None, data: SplitData, regime: str,
                           methods: list[str], params: dict[str, dict], cells_per_class: int, background_cells: int,
                           seed: int, sensitivity_radius: float, sensitivity_samples: int,
@@ -324,7 +311,7 @@ def evaluate_explanations(model: nn.Module, label_randomised_model: nn.Module | 
     """Sanity, faithfulness and robustness metrics of every method for one trained model.
 
     Explains the cells (and with the background) that the interpretability step explains
-    (:func:`explained_cells`), each for its true class, with the real model, the models
+    (:func:`advinterp.consensus.explained_cells`), each for its true class, with the real model, the models
     with the top k Linear layers randomised (k in :func:`cascade_levels`, seeded with
     ``seed``) and ``label_randomised_model``. Rows, one per (method, metric), columns
     ``regime, method, metric, value, seed``:
@@ -401,10 +388,4 @@ def randomisation_check(table: pd.DataFrame, threshold: float = 0.5) -> pd.DataF
 
 def combine_evaluations(paths) -> pd.DataFrame:
     """Concatenate per-regime :func:`evaluate_explanations` tables, checking their columns."""
-    parts = []
-    for path in paths:
-        part = pd.read_csv(path, sep="\t")
-        if list(part.columns) != TABLE_COLUMNS:
-            raise ValueError(f"{path}: columns {list(part.columns)}, expected {TABLE_COLUMNS}")
-        parts.append(part)
-    return pd.concat(parts, ignore_index=True)
+    return read_tables(paths, TABLE_COLUMNS)

@@ -75,3 +75,14 @@ def retry(call, *, retries: int, backoff: float, retriable: tuple[type[BaseExcep
             time.sleep(wait)
     raise ValueError(f"retries must be at least 1, got {retries}")
 
+
+
+def read_tables(paths, columns: list[str]) -> pd.DataFrame:
+    """Concatenate TSV tables that must all have exactly ``columns`` (else ValueError naming the file)."""
+    parts = []
+    for path in paths:
+        part = pd.read_csv(path, sep="\t")
+        if list(part.columns) != columns:
+            raise ValueError(f"{path}: columns {list(part.columns)}, expected {columns}")
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)

@@ -20,6 +20,7 @@ from sklearn.neighbors import NearestNeighbors
 from advinterp.adversarial import adversarial_train, attacked_metrics
 from advinterp.attacks import attack, random_sign_noise
 from advinterp.autoattack import evaluate
+from advinterp.io import read_tables
 from advinterp.model import MLP, SplitData, predict, train_classifier
 from advinterp.specs import AdversarialTrainingSpec, Architecture, AttackSpec, EvaluationSpec, TrainSpec
 
@@ -267,13 +268,7 @@ def imbalance_experiment(
 
 def combine_sweeps(paths) -> pd.DataFrame:
     """Concatenate per-(attack, seed) sweep tables, checking their columns, in a stable order."""
-    parts = []
-    for path in paths:
-        part = pd.read_csv(path, sep="\t")
-        if list(part.columns) != SWEEP_COLUMNS:
-            raise ValueError(f"{path}: columns {list(part.columns)}, expected {SWEEP_COLUMNS}")
-        parts.append(part)
-    table = pd.concat(parts, ignore_index=True)
+    table = read_tables(paths, SWEEP_COLUMNS)
     order = {"standard": 0, "adversarial": 1}, {e: i for i, e in enumerate(EVALUATIONS)}
     return (table.assign(_m=table["model"].map(order[0]), _e=table["evaluation"].map(order[1]))
             .sort_values(["attack", "_m", "_e", "epsilon", "seed"], kind="stable")

@@ -230,6 +230,8 @@ def robustness_outputs(ds):
         f"results/{ds}/robustness/sweep.tsv",
         f"results/{ds}/robustness/preservation.tsv",
         f"results/{ds}/robustness/selected_epsilon.json",
+        f"results/{ds}/robustness/sanity.tsv",
+        f"results/{ds}/robustness/autoattack.tsv",
         f"results/{ds}/figures/sweep_accuracy.png",
         f"results/{ds}/figures/sweep_macro_f1.png",
         f"results/{ds}/figures/preservation.png",
@@ -260,6 +262,22 @@ def standard_model(wildcards):
     return f"results/{wildcards.dataset}/models/seeds/standard.seed{wildcards.seed}.pt"
 
 
+def sanity_models(wildcards):
+    """Models whose robustness evaluation is sanity-checked: standard and adv_{attack} (config seed)."""
+    ds = wildcards.dataset
+    return [f"results/{ds}/models/standard.pt"] + [
+        f"results/{ds}/models/adv_{attack}.pt"
+        for attack in config["robustness"]["attacks"]
+    ]
+
+
+def sanity_surrogate(wildcards):
+    """Independently trained standard model (seed + 1) whose attacked cells are transferred."""
+    return (
+        f"results/{wildcards.dataset}/models/seeds/standard.seed{config['seed'] + 1}.pt"
+    )
+
+
 def sweep_parts(wildcards):
     """Per-(attack, seed) sweep tables of a dataset."""
     return expand(
@@ -281,6 +299,12 @@ def interpretability_outputs(ds):
     outputs = [f"results/{ds}/consensus/{r}.tsv" for r in regimes]
     outputs += [f"results/{ds}/consensus/{r}.ranked.tsv" for r in regimes]
     outputs += [f"results/{ds}/figures/consensus_{r}.png" for r in regimes]
+    if ds in config["explanation_checks"]["datasets"]:
+        outputs += [
+            f"results/{ds}/explain/evaluation.tsv",
+            f"results/{ds}/explain/sanity.tsv",
+            f"results/{ds}/figures/explain_evaluation.png",
+        ]
     if ds in SIMULATED:
         outputs += [
             f"results/{ds}/keygenes/recovery.tsv",
@@ -326,3 +350,31 @@ def explain_all(wildcards):
         for r in config["interpretability"]["regimes"]
         for s in interpretability_seeds()
     }
+
+
+def label_randomised_inputs(wildcards):
+    """adv_* trained on shuffled labels continue from the shuffled-label standard model, at the selected epsilon."""
+    if wildcards.regime == "standard":
+        return {}
+    ds = wildcards.dataset
+    return {
+        "base": f"results/{ds}/models/label_randomised/standard.pt",
+        "epsilon": f"results/{ds}/robustness/selected_epsilon.json",
+    }
+
+
+def label_randomised_model(wildcards):
+    """The shuffled-label counterpart of {regime}, if explanation_checks.label_randomisation lists it."""
+    if wildcards.regime in config["explanation_checks"]["label_randomisation"]:
+        return (
+            f"results/{wildcards.dataset}/models/label_randomised/{wildcards.regime}.pt"
+        )
+    return []
+
+
+def explain_evaluation_parts(wildcards):
+    return expand(
+        "results/{dataset}/explain/evaluation/{regime}.tsv",
+        dataset=wildcards.dataset,
+        regime=config["interpretability"]["regimes"],
+    )

@@ -18,6 +18,7 @@ rule train_adversarial_seed:
         gpu=GPU,
     params:
         attacks=config["attacks"],
+        evaluation=config["evaluation"],
         adversarial_training=config["adversarial_training"],
         training=config["training"],
         seed=seed_of,
@@ -180,3 +181,90 @@ rule plot_keygenes:
         "../../envs/data.yaml"
     script:
         "../scripts/plot_keygenes.py"
+
+
+rule train_label_randomised:
+    input:
+        unpack(label_randomised_inputs),
+        data="results/{dataset}/data/preprocessed.h5ad",
+    output:
+        model="results/{dataset}/models/label_randomised/{regime}.pt",
+        history="results/{dataset}/models/label_randomised/{regime}.history.tsv",
+    log:
+        "results/logs/{dataset}/train_label_randomised.{regime}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/train_label_randomised.{regime}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        gpu=GPU,
+    params:
+        model=config["model"],
+        training=config["training"],
+        attacks=config["attacks"],
+        adversarial_training=config["adversarial_training"],
+        seed=config["seed"],
+        device=config["device"],
+    script:
+        "../scripts/train_label_randomised.py"
+
+
+rule explain_evaluation:
+    input:
+        data="results/{dataset}/data/preprocessed.h5ad",
+        model=regime_model_main,
+        label_randomised=label_randomised_model,
+    output:
+        "results/{dataset}/explain/evaluation/{regime}.tsv",
+    log:
+        "results/logs/{dataset}/explain_evaluation.{regime}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/explain_evaluation.{regime}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        gpu=GPU,
+    params:
+        checks=config["explanation_checks"],
+        interpretability=without_device_batches(config["interpretability"]),
+        seed=config["seed"],
+        device=config["device"],
+    script:
+        "../scripts/explain_evaluation.py"
+
+
+rule explain_evaluation_table:
+    input:
+        explain_evaluation_parts,
+    output:
+        table=report(
+            "results/{dataset}/explain/evaluation.tsv",
+            caption="../report/explain_evaluation_table.rst",
+            category="{dataset}",
+            subcategory="interpretability",
+        ),
+        checks=report(
+            "results/{dataset}/explain/sanity.tsv",
+            caption="../report/explain_sanity.rst",
+            category="{dataset}",
+            subcategory="interpretability",
+        ),
+        png=report(
+            "results/{dataset}/figures/explain_evaluation.png",
+            caption="../report/explain_evaluation.rst",
+            category="{dataset}",
+            subcategory="interpretability",
+        ),
+        pdf="results/{dataset}/figures/explain_evaluation.pdf",
+    log:
+        "results/logs/{dataset}/explain_evaluation_table.log",
+    benchmark:
+        "results/benchmarks/{dataset}/explain_evaluation_table.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        threshold=config["explanation_checks"]["randomisation_threshold"],
+    script:
+        "../scripts/explain_evaluation_table.py"

@@ -16,6 +16,7 @@ rule robustness_sweep:
     params:
         robustness=config["robustness"],
         attacks=config["attacks"],
+        evaluation=config["evaluation"],
         adversarial_training=config["adversarial_training"],
         training=config["training"],
         seed=seed_of,
@@ -67,6 +68,7 @@ rule robustness_preservation:
     params:
         robustness=config["robustness"],
         attacks=config["attacks"],
+        evaluation=config["evaluation"],
         seed=config["seed"],
         device=config["device"],
     script:
@@ -120,6 +122,7 @@ rule train_adversarial:
         gpu=GPU,
     params:
         attacks=config["attacks"],
+        evaluation=config["evaluation"],
         adversarial_training=config["adversarial_training"],
         training=config["training"],
         seed=config["seed"],
@@ -152,6 +155,7 @@ rule robustness_imbalance:
     params:
         imbalance=config["imbalance"],
         attacks=config["attacks"],
+        evaluation=config["evaluation"],
         robustness=config["robustness"],
         adversarial_training=config["adversarial_training"],
         model=config["model"],
@@ -160,6 +164,38 @@ rule robustness_imbalance:
         device=config["device"],
     script:
         "../scripts/robustness_imbalance.py"
+
+
+rule robustness_sanity:
+    input:
+        data="results/{dataset}/data/preprocessed.h5ad",
+        epsilon="results/{dataset}/robustness/selected_epsilon.json",
+        models=sanity_models,
+        surrogate=sanity_surrogate,
+    output:
+        table=report(
+            "results/{dataset}/robustness/sanity.tsv",
+            caption="../report/sanity.rst",
+            category="{dataset}",
+            subcategory="robustness",
+        ),
+        curves="results/{dataset}/robustness/autoattack.tsv",
+    log:
+        "results/logs/{dataset}/robustness_sanity.log",
+    benchmark:
+        "results/benchmarks/{dataset}/robustness_sanity.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        gpu=GPU,
+    params:
+        robustness=config["robustness"],
+        evaluation=config["evaluation"],
+        seed=config["seed"],
+        device=config["device"],
+    script:
+        "../scripts/robustness_sanity.py"
 
 
 rule plot_sweep:

@@ -1,0 +1,31 @@
+"""rule robustness_sanity: Carlini et al. 2019 checks of the robust accuracy of every model, and its ε curves."""
+
+import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
+
+from pathlib import Path
+
+import anndata as ad
+
+from advinterp.attack_sanity import sanity_checks
+from advinterp.config import evaluation_spec, sanity_spec
+from advinterp.device import seed_everything, select_device
+from advinterp.io import read_json, write_tsv
+from advinterp.model import load_model, split_data
+from advinterp.smk import setup_logging
+
+smk = snakemake  # noqa: F821
+setup_logging(smk)
+seed_everything(smk.params.seed, threads=smk.threads)
+device = select_device(smk.params.device)
+config = {"evaluation": smk.params.evaluation}
+selected = read_json(smk.input.epsilon)
+models = {Path(path).stem: load_model(path, device)[0] for path in smk.input.models}
+# adv_{attack} is reported at its training epsilon; the standard model at the smallest selected one
+model_epsilon = {name: selected[name.removeprefix("adv_")]["epsilon"] for name in models if name != "standard"}
+model_epsilon["standard"] = min(choice["epsilon"] for choice in selected.values())
+data = split_data(ad.read_h5ad(smk.input.data))
+table, curves = sanity_checks(models, load_model(smk.input.surrogate, device)[0], data.x_test, data.y_test,
+                              [float(e) for e in smk.params.robustness["epsilons"]], model_epsilon,
+                              evaluation_spec(config), sanity_spec(config), smk.params.seed)
+write_tsv(table, smk.output.table)
+write_tsv(curves, smk.output.curves)
