@@ -11,9 +11,9 @@ include: "workflow/rules/common.smk"
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
-    attack="fgsm|pgd",
+    attack="|".join(ATTACKS),
     seed=r"\d+",
-    regime="standard|adv_fgsm|adv_pgd",
+    regime="|".join(REGIMES),
 
 
 include: "workflow/rules/sergio.smk"

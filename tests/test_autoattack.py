@@ -152,3 +152,34 @@ def test_at_least_as_strong_as_art_apgd():
     _, fooled = apgd(model, x, y, eps, n_iter=50, loss="ce")
     assert 1 - fooled.mean() <= art_acc + 1 / len(y)
     assert art.__version__ == "1.20.1"
+
+
+def test_apgd_trains_adversarial_models_and_is_a_regime():
+    from advinterp.adversarial import adversarial_train, whitebox_accuracy
+    from advinterp.attacks import attack
+    from advinterp.specs import ATTACKS, REGIMES, AdversarialTrainingSpec, AttackSpec, TrainSpec
+
+    assert "apgd" in ATTACKS and "adv_apgd" in REGIMES
+    model, data = toy()
+    x = torch.as_tensor(data.x_test)
+    out = attack("apgd", model, x, torch.as_tensor(data.y_test), 1.0, AttackSpec(pgd_steps=5))
+    assert out.device == x.device and float((out - x).abs().max()) <= 1.0 + 1e-5
+    spec = AdversarialTrainingSpec(mode="dynamic", epochs=6, pgd_steps=3)
+    res = adversarial_train(model, data.x_train, data.y_train, data.x_test, data.y_test, "apgd", 1.0, spec,
+                            AttackSpec(), TrainSpec(epochs=6, batch_size=32), 0, CPU)
+    before = whitebox_accuracy(model, data.x_test, data.y_test, "apgd", 1.0, AttackSpec(), CPU)
+    after = whitebox_accuracy(res.model, data.x_test, data.y_test, "apgd", 1.0, AttackSpec(), CPU)
+    assert after > before
+
+
+def test_schema_lists_the_attacks_and_regimes(repo):
+    import yaml
+
+    from advinterp.specs import ATTACKS, REGIMES
+
+    schema = yaml.safe_load((repo / "workflow/schemas/config.schema.yaml").read_text())["properties"]
+    assert schema["robustness"]["properties"]["attacks"]["items"]["enum"] == list(ATTACKS)
+    assert set(schema["robustness"]["properties"]["epsilon"]["properties"]) == set(ATTACKS)
+    assert schema["interpretability"]["properties"]["regimes"]["items"]["enum"] == list(REGIMES)
+    assert schema["biology"]["properties"]["regime"]["enum"] == list(REGIMES)
+    assert schema["explanation_checks"]["properties"]["label_randomisation"]["items"]["enum"] == list(REGIMES)

@@ -21,7 +21,8 @@ def validation_message(repo, config):
     return describe_validation_error(info.value)
 
 
-@pytest.mark.parametrize("name", ["config/config.yaml", "config/paper.yaml", "tests/data/tiny.yaml"])
+@pytest.mark.parametrize("name", ["config/config.yaml", "config/paper.yaml", "config/small_epsilon.yaml",
+                                  "tests/data/tiny.yaml"])
 def test_shipped_configs_are_valid(repo, name, default):
     # --configfile layers a file over config/config.yaml, as snakemake does here
     config = copy.deepcopy(default)

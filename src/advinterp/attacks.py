@@ -111,8 +111,17 @@ def pgd(model: nn.Module, x, y, epsilon: float, steps: int = 10, step_size: floa
 
 def attack(name: str, model: nn.Module, x, y, epsilon: float, spec: AttackSpec | None = None,
            seed: int = 0) -> torch.Tensor:
-    """Dispatch by name (``fgsm`` or ``pgd``) with the parameters in ``spec``."""
+    """Dispatch by name (``fgsm``, ``pgd`` or ``apgd``) with the parameters in ``spec``.
+
+    The result is on ``x``'s device when ``x`` is a tensor (training loops on a GPU), else on the CPU.
+    """
     spec = spec or AttackSpec()
+    if name == "apgd":
+        from advinterp.autoattack import apgd
+
+        out = apgd(model, x, y, epsilon, n_iter=spec.pgd_steps, loss=spec.pgd_loss, n_restarts=spec.pgd_restarts,
+                   seed=seed, batch_size=spec.batch_size)[0]
+        return out.to(x.device) if torch.is_tensor(x) else out
     if name == "fgsm":
         return fgsm(model, x, y, epsilon, batch_size=spec.batch_size)
     if name == "pgd":

@@ -162,8 +162,8 @@ def apgd(model: nn.Module, x, y, epsilon: float, n_iter: int = 100, loss: str = 
     (``target`` classes for ``dlr_targeted``).
     """
     device = model_device(model)
-    x = as_float_tensor(x)
-    y = torch.as_tensor(np.asarray(y), dtype=torch.long)
+    x = as_float_tensor(x).cpu()
+    y = torch.as_tensor(y.cpu().numpy() if torch.is_tensor(y) else np.asarray(y), dtype=torch.long)
     t = None if target is None else torch.as_tensor(np.asarray(target), dtype=torch.long)
     x_adv, fooled = x.clone(), np.zeros(len(x), dtype=bool)
     if epsilon == 0 or len(x) == 0:

@@ -105,14 +105,19 @@ class TrainSpec:
     eval_batch_size: int = 4096
 
 
-ATTACKS = ("fgsm", "pgd")
+# Attacks that craft adversarial training cells (regimes adv_<attack>) and the sweep's ``whitebox``
+# rows: FGSM and the paper's PGD (advinterp.attacks), and APGD with the cross-entropy (or margin)
+# loss, the stronger attack of advinterp.autoattack, for adversarial training that holds up under it.
+ATTACKS = ("fgsm", "pgd", "apgd")
 PGD_LOSSES = ("ce", "margin")
 TRAINING_MODES = ("static", "dynamic")
 
 
 @dataclass(frozen=True)
 class AttackSpec:
-    """How attacks are run. PGD: ``pgd_steps`` steps of ``pgd_step_size`` (None = ε/4)."""
+    """How attacks are run. PGD: ``pgd_steps`` steps of ``pgd_step_size`` (None = ε/4), ``pgd_loss``,
+    ``pgd_restarts``. APGD: ``pgd_steps`` iterations (its own step-size schedule), the same loss and
+    restarts."""
 
     pgd_steps: int = 10
     pgd_step_size: float | None = None
@@ -180,4 +185,4 @@ class AdversarialTrainingSpec:
 # Names in advinterp.explain's registry; the config schema lists the same (tests check both).
 EXPLAIN_METHODS = ("saliency", "activation_maximization", "lime", "shap_gradient", "shap_deep", "shap_kernel",
                    "deeplift", "integrated_gradients", "smoothgrad")
-REGIMES = ("standard", "adv_fgsm", "adv_pgd")
+REGIMES = ("standard",) + tuple(f"adv_{a}" for a in ATTACKS)

@@ -7,6 +7,7 @@ from snakemake.utils import validate
 # The config checks come from this checkout's library (light: no torch, no scanpy), so
 # parsing works in a bare snakemake environment too, e.g. with --use-conda.
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
+from advinterp.specs import ATTACKS, REGIMES
 from advinterp.config import (
     SIMULATED_SOURCES,
     canonical,
