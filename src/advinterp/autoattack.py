@@ -149,7 +149,6 @@ def _apgd_run(model, x0, y, eps: float, n_iter: int, loss: str, generator, targe
             loss_best_last_check = loss_best.clone()
             step[reduce] /= 2.0
             x_adv[reduce], grad[reduce] = x_best[reduce], grad_best[reduce]
-            x_adv_old = x_adv.clone()
             counter, k = 0, max(k - size_decr, n_iter_min)
     return x_best_adv, fooled
 
