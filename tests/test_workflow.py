@@ -1,6 +1,7 @@
 """The whole default DAG on a tiny config, through Snakemake's command line, twice."""
 
 import json
+import re
 
 import anndata as ad
 import numpy as np
@@ -325,3 +326,11 @@ def test_published_sergio_network_dataset(repo, tmp_path):
     key = pd.read_csv(res / "key_genes.tsv", sep="\t")
     assert set(key["gene"]) <= set(raw.var_names[raw.var["is_key_gene"]]) and key["cell_type"].nunique() == 3
     assert ad.read_h5ad(res / "preprocessed.h5ad").n_obs == 180
+
+
+def test_every_gpu_rule_is_a_gpu_job_of_the_slurm_profile(repo):
+    # a rule that asks the scheduler for a GPU (resources: gpu=GPU) must get one on a cluster
+    text = "".join(p.read_text() for p in sorted((repo / "workflow/rules").glob("*.smk")))
+    gpu_rules = {m.group(1) for m in re.finditer(r"^rule (\w+):\n(?:(?!^rule ).*\n)*?\s+gpu=GPU", text, re.M)}
+    profile = yaml.safe_load((repo / "profiles/slurm/config.yaml").read_text())
+    assert gpu_rules and gpu_rules == {r for r, res in profile["set-resources"].items() if res.get("gpu")}
