@@ -4,7 +4,7 @@ import pytest
 import torch
 from toy import toy
 
-from advinterp.adversarial import adversarial_train, train_adversarial_regime, whitebox_accuracy
+from advinterp.adversarial import adversarial_train, regime_metrics, train_adversarial_regime, whitebox_accuracy
 from advinterp.autoattack import evaluate
 from advinterp.model import predict
 from advinterp.robustness import (
@@ -57,15 +57,21 @@ def test_adversarial_training_modes(mode):
 def test_regime_metrics_are_whitebox():
     model, data = toy()
     spec = AdversarialTrainingSpec(mode="dynamic", epochs=5, pgd_steps=2)
-    res, m = train_adversarial_regime(model, data, "fgsm", 0.5, spec, AttackSpec(), FAST, 0, CPU, QUICK)
-    assert {"accuracy", "macro_f1", "per_class_f1", "n_train", "n_test", "device", "seconds", "whitebox_accuracy",
-            "transfer_accuracy", "autoattack_accuracy", "autoattack_broken_by", "evaluation_attacks",
-            "standard_whitebox_accuracy", "standard_autoattack_accuracy", "epsilon", "mode"} <= set(m)
-    strong = evaluate(res.model, data.x_test, data.y_test, 0.5, QUICK, 0)
-    assert m["autoattack_accuracy"] == strong.accuracy <= m["whitebox_accuracy"]
-    assert sum(m["autoattack_broken_by"].values()) == round((1 - strong.accuracy) * len(data.y_test))
+    res, training = train_adversarial_regime(model, data, "fgsm", 1.25, spec, AttackSpec(), FAST, 0, CPU)
+    assert set(training) == {"accuracy", "macro_f1", "per_class_f1", "n_train", "n_test", "device", "seconds",
+                             "attack", "epsilon", "mode"}
+    m = regime_metrics(model, res.model, data, training, AttackSpec(), QUICK, 0, CPU)
+    assert {"whitebox_accuracy", "transfer_accuracy", "autoattack_accuracy", "autoattack_broken_by",
+            "evaluation_attacks", "standard_whitebox_accuracy", "standard_autoattack_accuracy"} <= set(m)
+    assert training.items() <= m.items()
+    strong = evaluate(res.model, data.x_test, data.y_test, 1.25, QUICK, 0)
+    # robust accuracy: the worst case per cell over the strong evaluation and the regime's own attack
+    assert m["autoattack_accuracy"] <= min(strong.accuracy, m["whitebox_accuracy"])
+    broken = m["autoattack_broken_by"]
+    assert sum(broken.values()) == round((1 - m["autoattack_accuracy"]) * len(data.y_test))
+    assert set(broken) == {"clean", "apgd_ce", "apgd_dlr", "square", "fgsm"}
     assert m["whitebox_accuracy"] == pytest.approx(
-        whitebox_accuracy(res.model, data.x_test, data.y_test, "fgsm", 0.5, AttackSpec(), CPU))
+        whitebox_accuracy(res.model, data.x_test, data.y_test, "fgsm", 1.25, AttackSpec(), CPU))
     assert m["accuracy"] == pytest.approx((predict(res.model, data.x_test, CPU) == data.y_test).mean())
 
 
@@ -102,14 +108,9 @@ def test_combine_sweeps(tmp_path):
 def test_preservation_table_schema():
     model, data = toy()
     x_all = np.concatenate([data.x_train, data.x_test])
-    table = preservation_table(model, x_all, data, ["fgsm", "pgd"], [0.0, 1.5, 5.0], AttackSpec(), 5, 10, 0, CPU,
-                               QUICK)
+    table = preservation_table(model, x_all, data, ["fgsm", "pgd"], [0.0, 1.5, 5.0], AttackSpec(), 5, 10, 0, CPU)
     assert list(table.columns) == PRESERVATION_COLUMNS
-    assert len(table) == 2 * 2 * 3 + 3  # + the autoattack row of every epsilon
-    strong = table[table["attack"] == "autoattack"].set_index("epsilon")
-    assert strong.loc[0.0, "accuracy_drop"] == 0 and strong.loc[5.0, "accuracy"] == 0
-    choice = select_epsilon(table, "pgd", 0.0, 0.0)
-    assert choice["autoattack_accuracy"] == strong.loc[choice["epsilon"], "accuracy"]
+    assert len(table) == 2 * 2 * 3
     assert (table.loc[table["epsilon"] == 0, "preservation"] == 1.0).all()
     adv = table[(table["attack"] == "pgd") & (table["perturbation"] == "adversarial")].set_index("epsilon")
     assert adv.loc[5.0, "preservation"] < adv.loc[1.5, "preservation"]

@@ -82,7 +82,7 @@ def test_robustness_outputs(runs):
     assert set(sweep["attack"]) == {"fgsm", "pgd"} and set(sweep["seed"]) == {7, 8}
     assert set(sweep["model"]) == {"standard", "adversarial"}
     assert set(sweep["evaluation"]) == {"clean", "whitebox", "transfer", "autoattack"}
-    # the robust accuracy (strong evaluation) is never above the named attack's
+    # the robust accuracy is the worst case per cell over the strong evaluation and the row's attack
     wide = sweep.pivot_table(index=["attack", "epsilon", "model", "seed"], columns="evaluation", values="accuracy")
     assert (wide["autoattack"] <= wide["whitebox"] + 1e-9).all()
     std = sweep[sweep["model"] == "standard"]
@@ -106,15 +106,15 @@ def test_robustness_outputs(runs):
                               "standard_autoattack_accuracy", "evaluation_attacks"} <= set(m)
         assert m["autoattack_accuracy"] <= m["whitebox_accuracy"]
         assert m["evaluation_attacks"] == ["apgd_ce", "apgd_dlr", "square"]
+        training = json.loads((res / f"models/adv_{attack}.training.json").read_text())
+        assert training.items() <= m.items()
         assert m["epsilon"] == selected[attack]["epsilon"] and m["mode"] == "dynamic"
         model, payload = load_model(res / f"models/adv_{attack}.pt")
         assert payload["meta"]["regime"] == f"adv_{attack}"
         assert len(pd.read_csv(res / f"models/adv_{attack}.history.tsv", sep="\t")) == 5
 
     pres = pd.read_csv(res / "robustness/preservation.tsv", sep="\t")
-    assert set(pres["perturbation"]) == {"adversarial", "random"} and len(pres) == 2 * 2 * 3 + 3
-    assert sorted(pres.loc[pres["attack"] == "autoattack", "epsilon"]) == [0.0, 0.25, 1.0]
-    assert selected["fgsm"]["autoattack_accuracy"] is not None
+    assert set(pres["perturbation"]) == {"adversarial", "random"} and len(pres) == 2 * 2 * 3
     imb = pd.read_csv(res / "robustness/imbalance.tsv", sep="\t")
     assert list(imb.columns) == ["class", "n_train", "model", "attack", "epsilon", "evaluation", "accuracy"]
     assert set(imb["model"]) == {"standard", "adv_fgsm", "adv_pgd"} and len(imb) == 3 * 3 * 5
@@ -126,10 +126,12 @@ def test_robustness_outputs(runs):
     assert sanity["passed"].dtype == bool and sanity["detail"].str.len().gt(10).all()
     curves = pd.read_csv(res / "robustness/autoattack.tsv", sep="\t")
     assert set(curves["model"]) == {"standard", "adv_fgsm", "adv_pgd"}
-    # the standard model's curve is the sweep's autoattack rows of the config seed
+    # the standard model's curve is the strong evaluation alone: never below the sweep's autoattack rows of the
+    # config seed, which also fold in the row's own attack
     std_aa = sweep[(sweep["model"] == "standard") & (sweep["evaluation"] == "autoattack") & (sweep["seed"] == 7)
                    & (sweep["attack"] == "fgsm")].set_index("epsilon")["accuracy"]
-    assert curves[curves["model"] == "standard"].set_index("epsilon")["accuracy"].equals(std_aa)
+    curve = curves[curves["model"] == "standard"].set_index("epsilon")["accuracy"]
+    assert list(curve.index) == list(std_aa.index) and (curve >= std_aa - 1e-9).all()
     for name in ["sweep_accuracy", "sweep_macro_f1", "preservation", "adversarial_umap", "imbalance"]:
         assert (res / f"figures/{name}.png").stat().st_size > 10_000
 

@@ -86,27 +86,19 @@ def whitebox_accuracy(model: MLP, x: np.ndarray, y: np.ndarray, attack_name: str
 
 def train_adversarial_regime(standard: MLP, data, attack_name: str, epsilon: float,
                              adv_spec: AdversarialTrainingSpec, attack_spec: AttackSpec, train_spec: TrainSpec,
-                             seed: int, device, eval_spec: EvaluationSpec | None = None) -> tuple[TrainResult, dict]:
-    """The ``adv_{attack}`` regime used downstream, and its metrics.
+                             seed: int, device) -> tuple[TrainResult, dict]:
+    """The ``adv_{attack}`` regime used downstream, and its training metrics.
 
-    Metrics: clean ``accuracy``, ``macro_f1``, ``per_class_f1``, ``n_train``, ``n_test``,
-    ``device``, ``seconds`` (as for the standard model), plus ``attack``, ``epsilon``,
-    ``mode``; ``whitebox_accuracy`` (the attack it was trained with, against itself),
-    ``transfer_accuracy`` (cells attacked against the standard model), ``autoattack_accuracy``
-    (the robust accuracy: the strong evaluation against itself), ``autoattack_broken_by``
-    (cells broken by each of its attacks, and misclassified clean), ``evaluation_attacks``;
-    and, for comparison, the standard model's ``standard_whitebox_accuracy`` and
-    ``standard_autoattack_accuracy`` at the same ε.
+    Training metrics: clean ``accuracy``, ``macro_f1``, ``per_class_f1``, ``n_train``,
+    ``n_test``, ``device``, ``seconds`` (as for the standard model), ``attack``, ``epsilon``,
+    ``mode``. Its robustness is measured by :func:`regime_metrics` (rule
+    ``adversarial_metrics``), so that a change of the evaluation does not retrain the model.
     """
-    eval_spec = eval_spec or EvaluationSpec()
     x, y = data.x_test, data.y_test
     result = adversarial_train(standard, data.x_train, data.y_train, x, y, attack_name, epsilon, adv_spec,
                                attack_spec, train_spec, seed, device)
-    model = result.model
-    transfer_x = attack(attack_name, standard, x, y, epsilon, attack_spec, seed=seed)
-    strong = evaluate(model, x, y, epsilon, eval_spec, seed)
     metrics = {
-        **attacked_metrics(model, x, y, data.class_names, device),
+        **attacked_metrics(result.model, x, y, data.class_names, device),
         "n_train": int(len(data.y_train)),
         "n_test": int(len(y)),
         "device": torch.device(device).type,
@@ -114,13 +106,40 @@ def train_adversarial_regime(standard: MLP, data, attack_name: str, epsilon: flo
         "attack": attack_name,
         "epsilon": float(epsilon),
         "mode": adv_spec.mode,
-        "whitebox_accuracy": whitebox_accuracy(model, x, y, attack_name, epsilon, attack_spec, device, seed),
+    }
+    return result, metrics
+
+
+def regime_metrics(standard: MLP, model: MLP, data, training: dict, attack_spec: AttackSpec,
+                   eval_spec: EvaluationSpec, seed: int, device) -> dict:
+    """``metrics/adv_{attack}.json``: the training metrics (``training``, from
+    :func:`train_adversarial_regime`) and the model's robustness at its ε.
+
+    Added keys: ``whitebox_accuracy`` (the attack it was trained with, against itself),
+    ``transfer_accuracy`` (cells attacked against the standard model), ``autoattack_accuracy``
+    (the robust accuracy: worst case per cell over the strong evaluation and the white-box
+    attack, against itself), ``autoattack_broken_by`` (cells broken by each attack, and
+    misclassified clean), ``evaluation_attacks``; for comparison, the standard model's
+    ``standard_whitebox_accuracy`` and ``standard_autoattack_accuracy`` at the same ε.
+    """
+    x, y = data.x_test, data.y_test
+    attack_name, epsilon = training["attack"], training["epsilon"]
+
+    def robust(m):
+        whitebox = attack(attack_name, m, x, y, epsilon, attack_spec, seed=seed)
+        strong = evaluate(m, x, y, epsilon, eval_spec, seed).fold(m, attack_name, whitebox, y)
+        return float((predict(m, whitebox, device) == y).mean()), strong
+
+    whitebox, strong = robust(model)
+    standard_whitebox, standard_strong = robust(standard)
+    transfer_x = attack(attack_name, standard, x, y, epsilon, attack_spec, seed=seed)
+    return {
+        **training,
+        "whitebox_accuracy": whitebox,
         "transfer_accuracy": float((predict(model, transfer_x, device) == y).mean()),
         "autoattack_accuracy": strong.accuracy,
         "autoattack_broken_by": strong.counts(),
         "evaluation_attacks": list(eval_spec.attacks),
-        "standard_whitebox_accuracy": whitebox_accuracy(standard, x, y, attack_name, epsilon, attack_spec, device,
-                                                        seed),
-        "standard_autoattack_accuracy": evaluate(standard, x, y, epsilon, eval_spec, seed).accuracy,
+        "standard_whitebox_accuracy": standard_whitebox,
+        "standard_autoattack_accuracy": standard_strong.accuracy,
     }
-    return result, metrics

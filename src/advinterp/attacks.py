@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from advinterp.device import model_device
-from advinterp.model import as_float_tensor
+from advinterp.model import as_float_tensor, predict_logits
 from advinterp.specs import ATTACKS, AttackSpec
 
 
@@ -71,19 +71,6 @@ def _pgd_run(model, x, y, epsilon, steps, step_size, random_start, generator, lo
     return x_adv.detach()
 
 
-def _pgd(model, x, y, epsilon: float, steps: int, step_size: float, random_start: bool,
-         generator: torch.Generator | None, loss: str = "ce", restarts: int = 1) -> torch.Tensor:
-    """PGD; with ``restarts`` > 1, later runs start at random points and replace the cells not yet fooled."""
-    x_adv = _pgd_run(model, x, y, epsilon, steps, step_size, random_start, generator, loss)
-    for _ in range(restarts - 1):
-        with torch.no_grad():
-            left = model(x_adv).argmax(1) == y
-        if not left.any():
-            break
-        x_adv[left] = _pgd_run(model, x[left], y[left], epsilon, steps, step_size, True, generator, loss)
-    return x_adv
-
-
 def fgsm(model: nn.Module, x, y, epsilon: float, batch_size: int = 4096) -> torch.Tensor:
     """x + ε · sign(∇ₓ CE(model(x), y)) — the fast gradient sign method."""
     if epsilon == 0:
@@ -105,8 +92,20 @@ def pgd(model: nn.Module, x, y, epsilon: float, steps: int = 10, step_size: floa
         return as_float_tensor(x).clone()
     step = epsilon / 4 if step_size is None else step_size
     gen = torch.Generator().manual_seed(seed) if (random_start or restarts > 1) else None
-    return _batched(_pgd, model, x, y, batch_size, epsilon=epsilon, steps=steps, step_size=step,
-                    random_start=random_start, generator=gen, loss=loss, restarts=restarts)
+    kwargs = {"epsilon": epsilon, "steps": steps, "step_size": step, "generator": gen, "loss": loss}
+    x_adv = _batched(_pgd_run, model, x, y, batch_size, random_start=random_start, **kwargs)
+    # restarts from random points on the cells still standing, all cells of one restart before the
+    # next (so the random draws, and the result, do not depend on batch_size)
+    y_t = y if torch.is_tensor(y) else torch.as_tensor(np.asarray(y), dtype=torch.long)
+    for _ in range(restarts - 1):
+        left = torch.as_tensor(predict_logits(model, x_adv, model_device(model), batch_size).argmax(1)
+                               == y_t.cpu()).to(x_adv.device)
+        if not left.any():
+            break
+        x_left = x[left] if torch.is_tensor(x) else as_float_tensor(x)[left.cpu()]
+        x_adv[left] = _batched(_pgd_run, model, x_left, y_t[left.to(y_t.device)], batch_size, random_start=True,
+                               **kwargs).to(x_adv.device)
+    return x_adv
 
 
 def attack(name: str, model: nn.Module, x, y, epsilon: float, spec: AttackSpec | None = None,

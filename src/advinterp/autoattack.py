@@ -63,16 +63,23 @@ def margin_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def dlr_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """−(z_y − max_{i≠y} z_i) / (z_π1 − z_π3), per cell (π: logits sorted; π2 for two classes)."""
+    """−(z_y − max_{i≠y} z_i) / (z_π1 − z_π3), per cell (π: logits sorted).
+
+    With two classes the ratio is ±1 whatever the input (no gradient): the margin loss is used instead.
+    """
+    if logits.shape[1] < 3:
+        return margin_loss(logits, y)
     z = _sorted_logits(logits)
-    third = z[:, min(2, z.shape[1] - 1)]
-    return margin_loss(logits, y) / (z[:, 0] - third + 1e-12)
+    return margin_loss(logits, y) / (z[:, 0] - z[:, 2] + 1e-12)
 
 
 def dlr_targeted_loss(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """−(z_y − z_t) / (z_π1 − (z_π3 + z_π4)/2), per cell (indices capped by the number of classes)."""
+    """−(z_y − z_t) / (z_π1 − (z_π3 + z_π4)/2), per cell (indices capped by the number of classes;
+    with two classes the target is the other class and the margin loss is used)."""
     z = _sorted_logits(logits)
     k = z.shape[1]
+    if k < 3:
+        return margin_loss(logits, y)
     denom = z[:, 0] - 0.5 * (z[:, min(2, k - 1)] + z[:, min(3, k - 1)]) + 1e-12
     zy = logits.gather(1, y[:, None])[:, 0]
     zt = logits.gather(1, target[:, None])[:, 0]
@@ -106,19 +113,25 @@ def _uniform(shape, generator: torch.Generator, device) -> torch.Tensor:
 
 # ------------------------------------------------------------------------ APGD
 def _apgd_run(model, x0, y, eps: float, n_iter: int, loss: str, generator, target=None):
-    """One APGD run from a random point of the ball; returns (best adversarial point, fooled mask)."""
+    """One APGD run from a random point of the ball.
+
+    Returns ``(points, fooled, best loss)``: per cell the misclassified iterate where one was
+    found, else the iterate of highest loss (what adversarial training and structure
+    preservation need: a cell the attack could not flip is still pushed as far as it went).
+    """
     n_iter2 = max(int(0.22 * n_iter), 1)
     n_iter_min = max(int(0.06 * n_iter), 1)
     size_decr = max(int(0.03 * n_iter), 1)
     lo, hi = x0 - eps, x0 + eps
     x_adv = torch.clamp(x0 + eps * (2 * _uniform(x0.shape, generator, x0.device) - 1), lo, hi)
-    x_best_adv = x0.clone()
     values, grad, logits = _loss_and_grad(model, x_adv, y, loss, target)
     fooled = logits.argmax(1) != y
-    x_best_adv[fooled] = x_adv[fooled]
+    x_best_adv = x_adv.clone()
     step = torch.full((len(x0), 1), 2.0 * eps, device=x0.device)
     x_best, grad_best, loss_best = x_adv.clone(), grad.clone(), values.clone()
-    loss_steps = torch.zeros(n_iter, len(x0), device=x0.device)
+    # loss_steps[0]: the random start, so the first checkpoint counts f(x1) > f(x0) too (the paper's w_0 = 0)
+    loss_steps = torch.zeros(n_iter + 1, len(x0), device=x0.device)
+    loss_steps[0] = values
     loss_best_last_check = loss_best.clone()
     reduced_last_check = torch.ones(len(x0), dtype=torch.bool, device=x0.device)
     x_adv_old = x_adv.clone()
@@ -130,18 +143,17 @@ def _apgd_run(model, x0, y, eps: float, n_iter: int, loss: str, generator, targe
             x_new = torch.clamp(x_adv + alpha * (z - x_adv) + (1 - alpha) * (x_adv - x_adv_old), lo, hi)
             x_adv_old, x_adv = x_adv, x_new
         values, grad, logits = _loss_and_grad(model, x_adv, y, loss, target)
-        now = logits.argmax(1) != y
+        now = (logits.argmax(1) != y) & ~fooled
         x_best_adv[now] = x_adv[now]
         fooled |= now
-        loss_steps[i] = values
+        loss_steps[i + 1] = values
         better = values > loss_best
         x_best[better], grad_best[better], loss_best[better] = x_adv[better], grad[better], values[better]
         counter += 1
         if counter == k:
             # AutoAttack's checkpoint: halve the step where the loss rose in <= 75% of the last k
             # steps, or where the last halving brought no improvement; restart from the best point
-            start = i - k + 1
-            rises = (loss_steps[max(start, 1):i + 1] > loss_steps[max(start, 1) - 1:i]).sum(0)
+            rises = (loss_steps[i + 2 - k:i + 2] > loss_steps[i + 1 - k:i + 1]).sum(0)
             oscillating = rises <= 0.75 * k
             stalled = ~reduced_last_check & (loss_best_last_check >= loss_best)
             reduce = oscillating | stalled
@@ -150,15 +162,17 @@ def _apgd_run(model, x0, y, eps: float, n_iter: int, loss: str, generator, targe
             step[reduce] /= 2.0
             x_adv[reduce], grad[reduce] = x_best[reduce], grad_best[reduce]
             counter, k = 0, max(k - size_decr, n_iter_min)
-    return x_best_adv, fooled
+    return torch.where(fooled[:, None], x_best_adv, x_best), fooled, loss_best
 
 
 def apgd(model: nn.Module, x, y, epsilon: float, n_iter: int = 100, loss: str = "ce", n_restarts: int = 1,
          seed: int = 0, target=None, batch_size: int = 4096) -> tuple[torch.Tensor, np.ndarray]:
-    """APGD (Croce & Hein 2020) under L∞; returns (adversarial cells, fooled mask), on the CPU.
+    """APGD (Croce & Hein 2020) under L∞; returns (cells, fooled mask), on the CPU.
 
-    Restarts run only on the cells not yet fooled. ``loss``: ce | dlr | dlr_targeted | margin
-    (``target`` classes for ``dlr_targeted``).
+    Restarts run only on the cells not yet fooled. A fooled cell is returned at its
+    adversarial point; any other at the highest-loss point of its runs. ``loss``: ce | dlr |
+    dlr_targeted | margin (``target`` classes for ``dlr_targeted``). Random draws are made
+    cell by cell in order, so the result does not depend on ``batch_size``.
     """
     device = model_device(model)
     x = as_float_tensor(x).cpu()
@@ -167,6 +181,7 @@ def apgd(model: nn.Module, x, y, epsilon: float, n_iter: int = 100, loss: str = 
     x_adv, fooled = x.clone(), np.zeros(len(x), dtype=bool)
     if epsilon == 0 or len(x) == 0:
         return x_adv, _misclassified(model, x, y, batch_size)
+    best_loss = torch.full((len(x),), -torch.inf)
     was_training = model.training
     model.eval()
     gen = torch.Generator().manual_seed(int(seed))
@@ -176,9 +191,11 @@ def apgd(model: nn.Module, x, y, epsilon: float, n_iter: int = 100, loss: str = 
             for i in range(0, len(todo), batch_size):
                 idx = todo[i:i + batch_size]
                 tb = None if t is None else t[idx].to(device)
-                xb, fb = _apgd_run(model, x[idx].to(device), y[idx].to(device), epsilon, n_iter, loss, gen, tb)
-                fb = fb.cpu().numpy()
-                x_adv[idx[fb]] = xb[torch.as_tensor(fb, device=xb.device)].cpu()
+                xb, fb, lb = _apgd_run(model, x[idx].to(device), y[idx].to(device), epsilon, n_iter, loss, gen, tb)
+                xb, fb, lb = xb.cpu(), fb.cpu().numpy(), lb.cpu()
+                keep = torch.as_tensor(fb) | (lb > best_loss[idx])
+                x_adv[idx[keep.numpy()]] = xb[keep]
+                best_loss[idx] = torch.maximum(best_loss[idx], lb)
                 fooled[idx[fb]] = True
             if fooled.all():
                 break
@@ -204,56 +221,64 @@ def square(model: nn.Module, x, y, epsilon: float, n_queries: int = 5000, p_init
 
     The genes are laid out row by row on an H × W grid (H = W = ⌈√genes⌉; padding never
     reaches the model); each query sets one random square window to +ε or −ε and keeps the
-    change if the margin loss falls. One model call per query on the cells not yet fooled.
+    change if the margin loss falls. One model call per query on the cells not yet fooled
+    (in batches of ``batch_size``); every query's random draws are made for all those cells
+    at once, so the result does not depend on ``batch_size``.
     """
     device = model_device(model)
-    x = as_float_tensor(x)
+    x = as_float_tensor(x).cpu()
     y = torch.as_tensor(np.asarray(y), dtype=torch.long)
     n, d = x.shape
-    x_adv = x.clone()
     if epsilon == 0 or n == 0:
-        return x_adv, _misclassified(model, x, y, batch_size)
+        return x.clone(), _misclassified(model, x, y, batch_size)
     side = int(np.ceil(np.sqrt(d)))
     gen = torch.Generator().manual_seed(int(seed))
     was_training = model.training
     model.eval()
+
+    def margins(cells: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        """z_y − max_{i≠y} z_i of ``x[cells] + delta`` (minimised; < 0 = fooled), batched on the device."""
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(cells), batch_size):
+                idx = cells[i:i + batch_size]
+                xb = x_dev[idx] + delta[i:i + batch_size]
+                out.append(-margin_loss(model(xb), y_dev[idx]))
+        return torch.cat(out) if out else torch.empty(0, device=device)
+
     try:
-        for start in range(0, n, batch_size):
-            sl = slice(start, start + batch_size)
-            xb, yb = x[sl].to(device), y[sl].to(device)
-            # vertical stripes: one sign per grid column
-            cols = torch.arange(d, device=device) % side
-            stripes = (2 * (_uniform((len(xb), side), gen, device) < 0.5).float() - 1).gather(
-                1, cols.expand(len(xb), d))
-            delta = epsilon * stripes
-            with torch.no_grad():
-                logits = model(xb + delta)
-            margin = -margin_loss(logits, yb)  # minimised; < 0 = fooled
-            rows_of = torch.arange(d, device=device) // side
-            for it in range(n_queries):
-                active = torch.nonzero(margin > 0).flatten()
-                if len(active) == 0:
-                    break
-                p = _p_selection(p_init, it, n_queries)
-                s = int(min(max(round(np.sqrt(p * d)), 1), side - 1 if side > 1 else 1))
-                corner = (_uniform((len(active), 2), gen, device) * (side - s + 1)).long()
-                sign = 2 * (_uniform((len(active), 1), gen, device) < 0.5).float() - 1
-                in_window = ((rows_of >= corner[:, :1]) & (rows_of < corner[:, :1] + s)
-                             & (cols >= corner[:, 1:]) & (cols < corner[:, 1:] + s))
-                old = delta[active]
-                # a window already all at the drawn sign would not change anything: flip the sign
-                unchanged = ((old * in_window) == (epsilon * sign * in_window)).all(1, keepdim=True)
-                sign = torch.where(unchanged, -sign, sign)
-                new = torch.where(in_window, epsilon * sign, old)
-                with torch.no_grad():
-                    m_new = -margin_loss(model(xb[active] + new), yb[active])
-                better = m_new < margin[active]
-                delta[active[better]] = new[better]
-                margin[active[better]] = m_new[better]
-            x_adv[sl] = (xb + delta).cpu()
+        # the cells and their perturbations live on the device; the random draws are made on the
+        # CPU (the same numbers on every device) and moved there
+        x_dev, y_dev = x.to(device), y.to(device)
+        cols = (torch.arange(d) % side).to(device)
+        rows = (torch.arange(d) // side).to(device)
+        # vertical stripes: one sign per grid column
+        signs = (2 * (torch.rand((n, side), generator=gen) < 0.5).float() - 1).to(device)
+        delta = epsilon * signs.gather(1, cols.expand(n, d))
+        margin = margins(torch.arange(n, device=device), delta)
+        for it in range(n_queries):
+            active = torch.nonzero(margin > 0).flatten()
+            if len(active) == 0:
+                break
+            p = _p_selection(p_init, it, n_queries)
+            s = int(min(max(round(np.sqrt(p * d)), 1), max(side - 1, 1)))
+            corner = (torch.rand((len(active), 2), generator=gen) * (side - s + 1)).long().to(device)
+            sign = (2 * (torch.rand((len(active), 1), generator=gen) < 0.5).float() - 1).to(device)
+            in_window = ((rows >= corner[:, :1]) & (rows < corner[:, :1] + s)
+                         & (cols >= corner[:, 1:]) & (cols < corner[:, 1:] + s))
+            old = delta[active]
+            # a window already all at the drawn sign would not change anything: flip the sign
+            unchanged = ((old * in_window) == (epsilon * sign * in_window)).all(1, keepdim=True)
+            sign = torch.where(unchanged, -sign, sign)
+            new = torch.where(in_window, epsilon * sign, old)
+            m_new = margins(active, new)
+            better = m_new < margin[active]
+            delta[active[better]] = new[better]
+            margin[active[better]] = m_new[better]
     finally:
         model.train(was_training)
-    # the fooled mask is the model's own verdict on the returned cells (ties in the margin count as robust)
+    x_adv = x + delta.cpu()
+    # the fooled mask is the model's own verdict on the returned cells
     return x_adv, _misclassified(model, x_adv, y, batch_size)
 
 
@@ -271,7 +296,8 @@ def _logits(model, x, batch_size: int) -> torch.Tensor:
 def _misclassified(model, x, y, batch_size: int) -> np.ndarray:
     if len(x) == 0:
         return np.zeros(0, dtype=bool)
-    return (_logits(model, as_float_tensor(x), batch_size).argmax(1) != torch.as_tensor(y)).numpy()
+    y = torch.as_tensor(y.cpu().numpy() if torch.is_tensor(y) else np.asarray(y))
+    return (_logits(model, as_float_tensor(x), batch_size).argmax(1) != y).numpy()
 
 
 @dataclass
@@ -305,6 +331,16 @@ class RobustEvaluation:
     def counts(self) -> dict[str, int]:
         """Cells broken by each attack (and misclassified clean), in order."""
         return {name: int((self.broken_by == name).sum()) for name in ("clean",) + self.attacks}
+
+    def fold(self, model: nn.Module, name: str, x_other, y, batch_size: int = 4096) -> RobustEvaluation:
+        """The worst case per cell over this evaluation and the cells ``x_other`` (another attack,
+        ``name``, run separately: the workflow folds in the named attack of a sweep row)."""
+        x_other = as_float_tensor(x_other)
+        wrong = (self.broken_by == "") & _misclassified(model, x_other, np.asarray(y), batch_size)
+        x_adv = self.x_adv.clone()
+        x_adv[torch.as_tensor(wrong)] = x_other[torch.as_tensor(wrong)]
+        broken = np.where(wrong, name, self.broken_by)
+        return RobustEvaluation(self.epsilon, self.attacks + (name,), broken, x_adv, dict(self.seconds))
 
 
 def _target_classes(model, x, y, n_targets: int, batch_size: int) -> list[torch.Tensor]:

@@ -119,6 +119,18 @@ def evaluation_spec(config: dict) -> EvaluationSpec:
     return EvaluationSpec(**{**ev, "attacks": tuple(ev["attacks"])})
 
 
+def evaluation_params(config: dict, sanity: bool = False) -> dict:
+    """``evaluation`` as rule params: without ``batch_size`` (device memory only; changing it must
+    not rerun jobs) and, unless ``sanity``, without the sanity thresholds (only robustness_sanity
+    reads them)."""
+    return {k: v for k, v in config["evaluation"].items() if k != "batch_size" and (sanity or k != "sanity")}
+
+
+def with_evaluation_batch(evaluation: dict, full: dict) -> dict:
+    """{"evaluation": rule params} with the config's device batch size put back."""
+    return {"evaluation": {**evaluation, "batch_size": full["evaluation"]["batch_size"]}}
+
+
 def sanity_spec(config: dict) -> SanitySpec:
     return SanitySpec(**config["evaluation"]["sanity"])
 
@@ -194,10 +206,15 @@ def check_config(config: dict, datasets: dict[str, dict]) -> None:
     evaluation_spec(config)
     sanity_spec(config)
     adversarial_training_spec(config)
-    unknown = [ds for ds in config["explanation_checks"]["datasets"] if ds not in datasets]
-    if unknown:
-        raise ValueError(f"explanation_checks.datasets names {unknown}, which are not among the selected datasets "
-                         f"{sorted(datasets)}: add them to datasets (or custom_datasets) or remove them")
+    regimes = {"interpretability.regimes": config["interpretability"]["regimes"],
+               "explanation_checks.label_randomisation": config["explanation_checks"]["label_randomisation"],
+               "biology.regime": [config["biology"]["regime"]]}
+    for key, names in regimes.items():
+        attacks = config["robustness"]["attacks"]
+        missing = [r for r in names if r != "standard" and r.removeprefix("adv_") not in attacks]
+        if missing:
+            raise ValueError(f"{key} names {missing}, whose attack is not in robustness.attacks "
+                             f"{config['robustness']['attacks']}: add it there or remove the regime")
     lo, hi = config["imbalance"]["drop_fraction"]
     if not 0 <= lo <= hi < 1:
         raise ValueError(f"imbalance.drop_fraction=[{lo}, {hi}] must satisfy 0 <= min <= max < 1")

@@ -114,13 +114,14 @@ def sweep_figure(sweep: pd.DataFrame, metric: str, title: str) -> plt.Figure:
     return fig
 
 
-def preservation_figure(table: pd.DataFrame, selected: dict, title: str) -> plt.Figure:
+def preservation_figure(table: pd.DataFrame, selected: dict, title: str,
+                        robust: pd.DataFrame | None = None) -> plt.Figure:
     """Neighbour preservation and standard-model accuracy against ε, adversarial vs random sign noise.
 
-    The ``autoattack`` rows (the standard model's robust accuracy) are drawn in every panel.
+    ``robust``: the standard model's robust accuracy per ε (``epsilon``, ``accuracy``; rows of
+    robustness/autoattack.tsv), drawn in every accuracy panel.
     """
-    strong = table[table["attack"] == "autoattack"]
-    table = table[table["attack"] != "autoattack"]
+    strong = robust if robust is not None else pd.DataFrame(columns=["epsilon", "accuracy"])
     attacks = list(dict.fromkeys(table["attack"]))
     fig, axes = plt.subplots(2, len(attacks), figsize=(6 * len(attacks), 7.5), sharex=True, squeeze=False)
     for j, attack in enumerate(attacks):

@@ -51,7 +51,8 @@ def epsilon_sweep(
     For every ε in ``epsilons``: the standard model on clean, white-box attacked and
     AutoAttack-evaluated test cells. For every ε in ``adversarial_epsilons``: a model
     adversarially trained at ε, on clean cells, white-box (attacked against itself),
-    transfer (cells attacked against the standard model) and autoattack.
+    transfer (cells attacked against the standard model) and autoattack. ``autoattack`` is
+    the worst case per cell over the strong evaluation and the row's white-box attack.
     """
     eval_spec = eval_spec or EvaluationSpec()
     rows = []
@@ -63,7 +64,8 @@ def epsilon_sweep(
         against_standard[eps] = x_adv
         if eps in epsilons:
             m = attacked_metrics(standard, x_adv, y, names, device)
-            strong = attacked_metrics(standard, evaluate(standard, x, y, eps, eval_spec, seed).x_adv, y, names, device)
+            strong_x = evaluate(standard, x, y, eps, eval_spec, seed).fold(standard, attack_name, x_adv, y).x_adv
+            strong = attacked_metrics(standard, strong_x, y, names, device)
             rows += [(attack_name, eps, "standard", "clean", seed, clean["accuracy"], clean["macro_f1"]),
                      (attack_name, eps, "standard", "whitebox", seed, m["accuracy"], m["macro_f1"]),
                      (attack_name, eps, "standard", "autoattack", seed, strong["accuracy"], strong["macro_f1"])]
@@ -71,11 +73,12 @@ def epsilon_sweep(
         result = adversarial_train(standard, data.x_train, data.y_train, x, y, attack_name, eps, adv_spec,
                                    attack_spec, train_spec, seed, device)
         model = result.model
+        whitebox = attack(attack_name, model, x, y, eps, attack_spec, seed=seed)
         evals = {
             "clean": x,
-            "whitebox": attack(attack_name, model, x, y, eps, attack_spec, seed=seed),
+            "whitebox": whitebox,
             "transfer": against_standard[eps],
-            "autoattack": evaluate(model, x, y, eps, eval_spec, seed).x_adv,
+            "autoattack": evaluate(model, x, y, eps, eval_spec, seed).fold(model, attack_name, whitebox, y).x_adv,
         }
         for evaluation, xe in evals.items():
             m = attacked_metrics(model, xe, y, names, device)
@@ -116,16 +119,14 @@ def preservation_table(
     n_pcs: int,
     seed: int,
     device: torch.device,
-    eval_spec: EvaluationSpec | None = None,
 ) -> pd.DataFrame:
     """Preservation and standard-model accuracy per (attack, ε), adversarial and random sign noise.
 
     The PCA (``n_pcs`` components) is fitted on all clean cells ``x_all``; the test cells,
-    clean and perturbed, are projected with it and compared by kNN (``k``). Rows with
-    ``attack`` = ``autoattack`` hold the strong evaluation of the standard model at each ε
-    (its robust accuracy, and the preservation of the cells as AutoAttack left them).
+    clean and perturbed, are projected with it and compared by kNN (``k``). (The standard
+    model's robust accuracy per ε is in ``robustness/autoattack.tsv``, rule
+    ``robustness_sanity``, downstream of the choice of ε.)
     """
-    eval_spec = eval_spec or EvaluationSpec()
     n_comps = int(min(n_pcs, x_all.shape[0] - 1, x_all.shape[1]))
     pca = PCA(n_components=n_comps, random_state=seed).fit(x_all)
     x, y = data.x_test, data.y_test
@@ -136,12 +137,11 @@ def preservation_table(
         perturbations = {"random": random_sign_noise(x, eps, seed)}
         for name in attacks:
             perturbations[name] = attack(name, standard, x, y, eps, attack_spec, seed=seed)
-        perturbations["autoattack"] = evaluate(standard, x, y, eps, eval_spec, seed).x_adv
         for name, x_p in perturbations.items():
             x_p = x_p.numpy()
             pres = neighbour_preservation(clean_pcs, pca.transform(x_p), k) if eps > 0 else 1.0
             acc = float((predict(standard, x_p, device) == y).mean())
-            targets = attacks if name == "random" else [name]  # autoattack: a row of its own
+            targets = attacks if name == "random" else [name]
             for target in targets:
                 kind = "random" if name == "random" else "adversarial"
                 rows.append((target, eps, kind, pres, acc, clean_acc - acc))
@@ -154,9 +154,7 @@ def select_epsilon(table: pd.DataFrame, attack_name: str, min_preservation: floa
                    override: float | None = None) -> dict:
     """The ε used for adversarial training with ``attack_name``, with the rule and numbers behind it.
 
-    The rule reads the rows of ``attack_name`` (the attack that crafts the training cells);
-    the standard model's robust accuracy at the chosen ε (``autoattack`` rows) is reported
-    beside it.
+    The rule reads the rows of ``attack_name`` (the attack that crafts the training cells).
 
     Rule: the largest ε > 0 of the grid whose neighbour preservation is ≥
     ``min_preservation`` and that lowers the standard model's accuracy by ≥
@@ -184,15 +182,11 @@ def select_epsilon(table: pd.DataFrame, attack_name: str, min_preservation: floa
         eps = float(adv["epsilon"].min())
         rule = f"fallback: no epsilon preserves >= {min_preservation} of neighbours; smallest epsilon > 0"
         log.warning("%s: %s", attack_name, rule)
-    strong = table[(table["attack"] == "autoattack") & (table["epsilon"] == eps)]
     return {
         "epsilon": eps,
         "rule": rule,
         "min_neighbour_preservation": min_preservation,
         "min_accuracy_drop": min_accuracy_drop,
-        # the standard model's robust accuracy at the chosen epsilon (strong evaluation)
-        "autoattack_accuracy": float(strong["accuracy"].iloc[0]) if len(strong) else None,
-        "autoattack_accuracy_drop": float(strong["accuracy_drop"].iloc[0]) if len(strong) else None,
         "grid": numbers,
     }
 
@@ -238,8 +232,8 @@ def imbalance_experiment(
     cells of ``n_classes`` classes were removed; one adversarial model per attack (at
     ``epsilons[attack]``) continues from it. Rows: class, n_train, model (standard,
     adv_fgsm, adv_pgd), attack and epsilon (whose selected ε the row uses; empty and 0 for
-    clean), evaluation (clean, whitebox = that attack against the model, autoattack),
-    accuracy.
+    clean), evaluation (clean, whitebox = that attack against the model, autoattack = the
+    worst case per cell over the strong evaluation and that attack), accuracy.
     """
     eval_spec = eval_spec or EvaluationSpec()
     keep, fractions = imbalanced_training_mask(data.y_train, n_classes, drop_range, seed)
@@ -256,8 +250,10 @@ def imbalance_experiment(
     for model_name, model in models.items():
         evals = {("", 0.0, "clean"): x}
         for name, eps in epsilons.items():
-            evals[(name, eps, "whitebox")] = attack(name, model, x, y, eps, attack_spec, seed=seed)
-            evals[(name, eps, "autoattack")] = evaluate(model, x, y, eps, eval_spec, seed).x_adv
+            whitebox = attack(name, model, x, y, eps, attack_spec, seed=seed)
+            evals[(name, eps, "whitebox")] = whitebox
+            evals[(name, eps, "autoattack")] = evaluate(model, x, y, eps, eval_spec, seed).fold(model, name, whitebox,
+                                                                                              y).x_adv
         for (name, eps, evaluation), xe in evals.items():
             acc = per_class_accuracy(y, predict(model, xe, device), k)
             rows += [(data.class_names[c], int(n_train[c]), model_name, name, float(eps), evaluation, float(acc[c]))

@@ -13,6 +13,7 @@ from advinterp.config import (
     canonical,
     check_config,
     describe_validation_error,
+    evaluation_params,
     load_registry,
     resolve_datasets,
     sweep_seeds,

@@ -18,7 +18,6 @@ rule train_adversarial_seed:
         gpu=GPU,
     params:
         attacks=config["attacks"],
-        evaluation=config["evaluation"],
         adversarial_training=config["adversarial_training"],
         training=config["training"],
         seed=seed_of,

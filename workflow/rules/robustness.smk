@@ -16,7 +16,7 @@ rule robustness_sweep:
     params:
         robustness=config["robustness"],
         attacks=config["attacks"],
-        evaluation=config["evaluation"],
+        evaluation=evaluation_params(config),
         adversarial_training=config["adversarial_training"],
         training=config["training"],
         seed=seed_of,
@@ -68,7 +68,6 @@ rule robustness_preservation:
     params:
         robustness=config["robustness"],
         attacks=config["attacks"],
-        evaluation=config["evaluation"],
         seed=config["seed"],
         device=config["device"],
     script:
@@ -105,12 +104,7 @@ rule train_adversarial:
     output:
         model="results/{dataset}/models/adv_{attack}.pt",
         history="results/{dataset}/models/adv_{attack}.history.tsv",
-        metrics=report(
-            "results/{dataset}/metrics/adv_{attack}.json",
-            caption="../report/metrics_adversarial.rst",
-            category="{dataset}",
-            subcategory="robustness",
-        ),
+        metrics="results/{dataset}/models/adv_{attack}.training.json",
     log:
         "results/logs/{dataset}/train_adversarial.{attack}.log",
     benchmark:
@@ -122,13 +116,44 @@ rule train_adversarial:
         gpu=GPU,
     params:
         attacks=config["attacks"],
-        evaluation=config["evaluation"],
         adversarial_training=config["adversarial_training"],
         training=config["training"],
         seed=config["seed"],
         device=config["device"],
     script:
         "../scripts/train_adversarial.py"
+
+
+rule adversarial_metrics:
+    input:
+        data="results/{dataset}/data/preprocessed.h5ad",
+        standard="results/{dataset}/models/standard.pt",
+        model="results/{dataset}/models/adv_{attack}.pt",
+        training="results/{dataset}/models/adv_{attack}.training.json",
+    output:
+        report(
+            "results/{dataset}/metrics/adv_{attack}.json",
+            caption="../report/metrics_adversarial.rst",
+            category="{dataset}",
+            subcategory="robustness",
+        ),
+    log:
+        "results/logs/{dataset}/adversarial_metrics.{attack}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/adversarial_metrics.{attack}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        gpu=GPU,
+    params:
+        attacks=config["attacks"],
+        evaluation=evaluation_params(config),
+        adversarial_training=config["adversarial_training"],
+        seed=config["seed"],
+        device=config["device"],
+    script:
+        "../scripts/adversarial_metrics.py"
 
 
 rule robustness_imbalance:
@@ -155,7 +180,7 @@ rule robustness_imbalance:
     params:
         imbalance=config["imbalance"],
         attacks=config["attacks"],
-        evaluation=config["evaluation"],
+        evaluation=evaluation_params(config),
         robustness=config["robustness"],
         adversarial_training=config["adversarial_training"],
         model=config["model"],
@@ -191,7 +216,7 @@ rule robustness_sanity:
         gpu=GPU,
     params:
         robustness=config["robustness"],
-        evaluation=config["evaluation"],
+        evaluation=evaluation_params(config, sanity=True),
         seed=config["seed"],
         device=config["device"],
     script:
@@ -230,6 +255,7 @@ rule plot_preservation:
     input:
         table="results/{dataset}/robustness/preservation.tsv",
         epsilon="results/{dataset}/robustness/selected_epsilon.json",
+        curves="results/{dataset}/robustness/autoattack.tsv",
     output:
         png=report(
             "results/{dataset}/figures/preservation.png",

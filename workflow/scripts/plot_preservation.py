@@ -12,5 +12,7 @@ smk = snakemake  # noqa: F821
 setup_logging(smk)
 table = pd.read_csv(smk.input.table, sep="\t")
 selected = read_json(smk.input.epsilon)
-fig = preservation_figure(table, selected, f"{smk.wildcards.dataset}: structure preservation under attack")
+curves = pd.read_csv(smk.input.curves, sep="\t")
+fig = preservation_figure(table, selected, f"{smk.wildcards.dataset}: structure preservation under attack",
+                          robust=curves[curves["model"] == "standard"])
 save_figure(fig, smk.output.png, smk.output.pdf)

@@ -4,7 +4,14 @@ import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
 
 import anndata as ad
 
-from advinterp.config import adversarial_training_spec, architecture, attack_spec, evaluation_spec, train_spec
+from advinterp.config import (
+    adversarial_training_spec,
+    architecture,
+    attack_spec,
+    evaluation_spec,
+    train_spec,
+    with_evaluation_batch,
+)
 from advinterp.device import seed_everything, select_device
 from advinterp.io import read_json, write_json, write_tsv
 from advinterp.model import split_data
@@ -15,7 +22,8 @@ smk = snakemake  # noqa: F821
 log = setup_logging(smk)
 seed_everything(smk.params.seed, threads=smk.threads)
 device = select_device(smk.params.device)
-config = {k: smk.params[k] for k in ("attacks", "evaluation", "adversarial_training", "training", "model")}
+config = {k: smk.params[k] for k in ("attacks", "adversarial_training", "training", "model")}
+config |= with_evaluation_batch(smk.params.evaluation, smk.config)
 selected = read_json(smk.input.epsilon)
 epsilons = {attack: selected[attack]["epsilon"] for attack in smk.params.robustness["attacks"]}
 imb = smk.params.imbalance

@@ -7,7 +7,7 @@ from pathlib import Path
 import anndata as ad
 
 from advinterp.attack_sanity import sanity_checks
-from advinterp.config import evaluation_spec, sanity_spec
+from advinterp.config import evaluation_spec, sanity_spec, with_evaluation_batch
 from advinterp.device import seed_everything, select_device
 from advinterp.io import read_json, write_tsv
 from advinterp.model import load_model, split_data
@@ -17,7 +17,7 @@ smk = snakemake  # noqa: F821
 setup_logging(smk)
 seed_everything(smk.params.seed, threads=smk.threads)
 device = select_device(smk.params.device)
-config = {"evaluation": smk.params.evaluation}
+config = with_evaluation_batch(smk.params.evaluation, smk.config)
 selected = read_json(smk.input.epsilon)
 models = {Path(path).stem: load_model(path, device)[0] for path in smk.input.models}
 # adv_{attack} is reported at its training epsilon; the standard model at the smallest selected one
