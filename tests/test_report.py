@@ -31,7 +31,8 @@ COMMON = {
                        "metrics/standard.json"],
     "robustness": ["figures/adversarial_umap.png", "figures/preservation.png", "figures/sweep_accuracy.png",
                    "figures/sweep_macro_f1.png", "robustness/sweep.tsv", "robustness/preservation.tsv",
-                   "robustness/selected_epsilon.json", "metrics/adv_fgsm.json", "metrics/adv_pgd.json"],
+                   "robustness/selected_epsilon.json", "metrics/adv_fgsm.json", "metrics/adv_pgd.json",
+                   "robustness/sanity.tsv"],
     "interpretability": [f"consensus/{r}.tsv" for r in REGIMES] + [f"figures/consensus_{r}.png" for r in REGIMES],
 }
 EXPECTED = {
@@ -40,7 +41,8 @@ EXPECTED = {
                "robustness": COMMON["robustness"] + ["figures/imbalance.png", "robustness/imbalance.tsv"],
                "interpretability": COMMON["interpretability"] + [
                    "keygenes/recovery.tsv", "figures/keygenes_all_mr.png", "figures/keygenes_class_mr.png",
-                   "figures/keygenes_auroc.png"]},
+                   "figures/keygenes_auroc.png", "explain/evaluation.tsv", "explain/sanity.tsv",
+                   "figures/explain_evaluation.png"]},
     "mine": {**COMMON,
              "biology": ["de/wilcoxon.tsv", "compare/consensus_vs_de.tsv", "figures/venn_consensus_de.png",
                          "tables/top_genes.tsv", "tables/top_genes.md", "enrichment/pooled.tsv",
