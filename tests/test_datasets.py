@@ -96,7 +96,15 @@ def test_load_dataset_checks_each_bad_input(tmp_path):
     cases.append((negative, _entry(), "negative values but counts are expected"))
     fractional = good.copy()
     fractional.X[0, 0] = 0.5
-    cases.append((fractional, _entry(), "non-integer values but counts are expected"))
+    cases.append((fractional, _entry(), r"non-integer values \(e.g. 0.5\) but values: counts expects integer counts; "
+                                        "set values: normalized"))
+    tpm_as_log = good.copy()
+    tpm_as_log.X = tpm_as_log.X * 1000.0 + 0.25  # TPM-like, declared as log values
+    cases.append((tpm_as_log, _entry(values="log_normalized"), r"dataset mine: X reaches \d+.*beyond any log scale.*"
+                                                              "set values: normalized"))
+    one_class = good.copy()
+    one_class.obs["cell_type"] = "a"
+    cases.append((one_class, _entry(), r"dataset mine: obs\['cell_type'\] has 1 class; a cell-type classifier needs"))
     duplicated = good.copy()
     duplicated.var_names = ["g0"] * 2 + [f"g{j}" for j in range(2, 20)]
     cases.append((duplicated, _entry(), "duplicate gene names"))
@@ -108,6 +116,10 @@ def test_load_dataset_checks_each_bad_input(tmp_path):
             load_dataset("mine", entry, _write(adata, tmp_path, f"case{i}.h5ad"), **kw)
     with pytest.raises(ValueError, match=r"classes with fewer than 5 cells \(min_cells_per_class\): c \(4\)"):
         load_dataset("mine", _entry(), _write(good, tmp_path), min_cells_per_class=5)
+    for name, content in (("empty.h5ad", b""), ("corrupt.h5ad", b"not an HDF5 file at all" * 10)):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError, match=rf"dataset mine: .*{name} is not a readable \.h5ad file"):
+            load_dataset("mine", _entry(), str(tmp_path / name), **kw)
 
 
 def test_load_dataset_drops_small_classes_and_reads_a_layer(tmp_path, caplog):
@@ -130,5 +142,5 @@ def test_load_dataset_log_normalized_values(tmp_path):
     adata.X = np.log2(adata.X + 1)
     out = load_dataset("mine", _entry(values="log_normalized"), _write(adata, tmp_path), min_cells_per_class=3)
     assert out.uns["dataset"]["values"] == "log_normalized"
-    with pytest.raises(ValueError, match="non-integer values but counts are expected"):
+    with pytest.raises(ValueError, match="non-integer values .* but values: counts expects integer counts"):
         load_dataset("mine", _entry(), _write(adata, tmp_path, "b.h5ad"), min_cells_per_class=3)

@@ -12,6 +12,7 @@ def test_snakemake_lint(repo):
 
 
 def test_snakefmt(repo):
-    proc = subprocess.run(["snakefmt", "--check", "Snakefile", "workflow"], cwd=repo, capture_output=True,
-                          text=True)
+    # through this interpreter: an environment that is not activated has no snakefmt on PATH
+    proc = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow"], cwd=repo,
+                          capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr

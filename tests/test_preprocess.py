@@ -115,6 +115,21 @@ def test_log_normalized_input_skips_normalisation_and_filters_by_cells():
     np.testing.assert_allclose(np.asarray(out.layers["log_normalized"]), logged[:, out.var_names].X, rtol=1e-6)
 
 
+def test_normalized_input_is_logged_then_takes_the_log_path():
+    # SMART-seq2-like TPM: non-integer, not logged (declared as log_normalized it used to crash in scanpy's HVG bins)
+    raw = make_counts()
+    tpm = raw.copy()
+    tpm.X = (raw.X / raw.X.sum(axis=1, keepdims=True) * 1e6).astype(np.float32)
+    spec = PreprocessSpec(label_key="cell_type", min_cells=3, n_hvg=40, test_size=0.25, values="normalized")
+    out = preprocess(tpm, spec, seed=0)
+    assert out.uns["preprocess"]["values"] == "normalized" and "counts" not in out.layers
+    np.testing.assert_allclose(np.asarray(out.layers["log_normalized"]), np.log1p(tpm[:, out.var_names].X), rtol=1e-5)
+    with pytest.raises(ValueError, match=r"X reaches .* beyond any log scale .* set values: normalized"):
+        preprocess(tpm, PreprocessSpec(label_key="cell_type", n_hvg=40, values="log_normalized"), 0)
+    with pytest.raises(ValueError, match="seurat_v3' models counts, but this dataset has normalized values"):
+        preprocess(tpm, PreprocessSpec(label_key="cell_type", hvg_flavor="seurat_v3", values="normalized"), 0)
+
+
 def test_log_normalized_input_errors():
     logged = make_counts()
     logged.X = np.log1p(logged.X).astype(np.float32)

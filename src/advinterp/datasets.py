@@ -50,9 +50,13 @@ def read_source(entry: dict, path: str | None) -> ad.AnnData:
     if source == "scanpy":
         return load_pbmc68k()
     fmt = entry.get("format") or ("loom" if str(path).endswith(".loom") else "h5ad")
-    if fmt == "loom":
-        return ad.read_loom(path, sparse=True)
-    return ad.read_h5ad(path)
+    try:
+        if fmt == "loom":
+            return ad.read_loom(path, sparse=True)
+        return ad.read_h5ad(path)
+    except (OSError, KeyError, ValueError) as err:  # h5py: "file signature not found" and kin
+        raise ValueError(f"{path} is not a readable .{fmt} file ({type(err).__name__}: {err}); check that the "
+                         f"file is complete (an interrupted copy or download) and really is {fmt.upper()}") from None
 
 
 def check_expected(adata: ad.AnnData, entry: dict, name: str) -> None:
@@ -74,7 +78,8 @@ def load_dataset(name: str, entry: dict, path: str | None, min_cells_per_class: 
     """A dataset ready for :func:`advinterp.preprocess.preprocess`, checked before any heavy work.
 
     Takes the values from ``counts_layer`` (or ``X``), keeps the label column, checks the
-    values (counts: finite, non-negative integers; log-normalised: finite, non-negative),
+    values (counts: finite, non-negative integers; normalised: finite, non-negative;
+    log-normalised: finite, non-negative, on a log scale), at least two classes,
     duplicate genes, the registry's cell count and labels, and classes smaller than
     ``min_cells_per_class`` (an error, or dropped with a warning). The result records its
     provenance in ``uns['dataset']``.
@@ -82,7 +87,10 @@ def load_dataset(name: str, entry: dict, path: str | None, min_cells_per_class: 
     from advinterp.preprocess import check_values, enforce_min_cells, require_label_key
 
     source = f"dataset {name}"
-    raw = read_source(entry, path)
+    try:
+        raw = read_source(entry, path)
+    except ValueError as err:
+        raise ValueError(f"{source}: {err}") from None
     label_key = entry["label_key"]
     require_label_key(raw, label_key, source)
     layer = entry.get("counts_layer")
@@ -95,6 +103,10 @@ def load_dataset(name: str, entry: dict, path: str | None, min_cells_per_class: 
     out.obs[label_key] = out.obs[label_key].astype(str).astype("category")
     check_expected(out, entry, name)
     out = enforce_min_cells(out, label_key, min_cells_per_class, small_classes, source)
+    classes = out.obs[label_key].nunique()
+    if classes < 2:
+        raise ValueError(f"{source}: obs[{label_key!r}] has {classes} class{'es' if classes != 1 else ''}; a "
+                         f"cell-type classifier needs at least two (check label_key)")
     out.uns["dataset"] = {"name": name, "label_key": label_key, "values": values,
                           "organism": entry.get("organism", "none"), "source": entry.get("source", "path")}
     return out

@@ -7,7 +7,9 @@ per-gene z-scoring with mean and SD of the *training* cells only.
 Inputs that are already log-normalised (``values="log_normalized"``, e.g. log2(TPM+1) from
 SMART-seq) skip normalisation and log1p; their gene filter keeps genes expressed in at least
 ``min_cells`` cells (there are no counts to sum), and HVG selection must use a flavour made for
-log data (``seurat`` or ``cell_ranger``; ``seurat_v3`` models counts).
+log data (``seurat`` or ``cell_ranger``; ``seurat_v3`` models counts). Library-size-normalised
+values that are not logged (``values="normalized"``: TPM, CPM) are log1p-transformed first, then
+take the same path.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import scanpy as sc
 import scipy.sparse as sp
 from sklearn.model_selection import train_test_split
 
-from advinterp.specs import PreprocessSpec
+from advinterp.specs import MAX_LOG_VALUE, PreprocessSpec
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +44,10 @@ def require_label_key(adata: ad.AnnData, label_key: str, source: str = "dataset"
 def check_values(adata: ad.AnnData, label_key: str, values: str = "counts", source: str = "dataset") -> None:
     """One clear error for inputs the preprocessing cannot use, before any work.
 
-    Always: the label column exists and has no missing labels, X is finite, gene names are
-    unique. ``values="counts"``: non-negative integers; ``"log_normalized"``: non-negative.
+    Always: the label column exists and has no missing labels, X is finite and non-negative,
+    gene names are unique. ``values="counts"``: integers (else: which setting fits);
+    ``"log_normalized"``: at most ``MAX_LOG_VALUE`` (larger values are not logged: use
+    ``normalized``); ``"normalized"``: any non-negative values (TPM, CPM).
     """
     require_label_key(adata, label_key, source)
     if adata.obs[label_key].isna().any():
@@ -57,10 +61,21 @@ def check_values(adata: ad.AnnData, label_key: str, values: str = "counts", sour
         raise ValueError(f"{source}: X contains negative values, but log-normalised values (log(x + 1) >= 0) "
                          f"are expected; pass unscaled values (not z-scores)")
     if values == "counts" and not np.allclose(x, np.round(x)):
-        raise ValueError(f"{source}: X holds non-integer values but counts are expected")
+        raise ValueError(f"{source}: X holds non-integer values (e.g. {_first_fraction(x):g}) but values: counts "
+                         f"expects integer counts; set values: normalized for TPM/CPM-like values, or values: "
+                         f"log_normalized if they are already logged (max {x.max() if x.size else 0:g})")
+    if values == "log_normalized" and x.size and x.max() > MAX_LOG_VALUE:
+        raise ValueError(f"{source}: X reaches {x.max():g}, beyond any log scale (values: log_normalized expects "
+                         f"log(x + 1) values, at most {MAX_LOG_VALUE:g}); these look like unlogged values: set "
+                         f"values: normalized for TPM/CPM, or values: counts for integer counts")
     if not adata.var_names.is_unique:
         dup = adata.var_names[adata.var_names.duplicated()].unique()[:5].tolist()
         raise ValueError(f"{source}: duplicate gene names, e.g. {dup}; make var_names unique")
+
+
+def _first_fraction(x: np.ndarray) -> float:
+    frac = x[~np.isclose(x, np.round(x))]
+    return float(frac.flat[0]) if frac.size else float("nan")
 
 
 def enforce_min_cells(adata: ad.AnnData, label_key: str, min_cells: int, action: str = "error",
@@ -113,12 +128,14 @@ def preprocess(adata: ad.AnnData, spec: PreprocessSpec, seed: int) -> ad.AnnData
     ``var['train_mean']``/``var['train_std']`` (the scaling), ``obs['split']``.
     """
     spec.check()
-    log_input = spec.values == "log_normalized"
+    log_input = spec.values != "counts"
     check_values(adata, spec.label_key, spec.values)
     adata = adata.copy()
     x = adata.X
     adata.X = sp.csr_matrix(x, dtype=np.float32) if sp.issparse(x) else np.asarray(x, dtype=np.float32)
     n_genes_in = adata.n_vars
+    if spec.values == "normalized":  # TPM/CPM-like: log1p, then the log-normalised path
+        sc.pp.log1p(adata)
 
     if log_input:
         sc.pp.filter_genes(adata, min_cells=spec.min_cells)

@@ -64,6 +64,13 @@ class SimulationSpec:
     technical_noise: str = "DS3"
 
 
+# What a dataset's X holds: integer counts (normalised and logged here), library-size-normalised
+# values that are not logged (TPM, CPM: logged here), or values already normalised and logged.
+VALUE_KINDS = ("counts", "normalized", "log_normalized")
+# log1p of any realistic normalised expression stays far below this; larger values are not logged
+MAX_LOG_VALUE = 30.0
+
+
 @dataclass(frozen=True)
 class PreprocessSpec:
     label_key: str = "cell_type"
@@ -73,14 +80,14 @@ class PreprocessSpec:
     hvg_flavor: str = "seurat"
     target_sum: float | None = 1e4
     test_size: float = 0.2
-    values: str = "counts"  # counts | log_normalized
+    values: str = "counts"  # counts | normalized | log_normalized
 
     def check(self) -> None:
         """Raise ValueError for combinations the preprocessing cannot run."""
-        if self.values not in ("counts", "log_normalized"):
-            raise ValueError(f"values={self.values!r}; use 'counts' or 'log_normalized'")
-        if self.values == "log_normalized" and self.hvg_flavor == "seurat_v3":
-            raise ValueError("preprocess.hvg_flavor 'seurat_v3' models counts, but this dataset has log-normalised "
+        if self.values not in VALUE_KINDS:
+            raise ValueError(f"values={self.values!r}; use one of {list(VALUE_KINDS)}")
+        if self.values != "counts" and self.hvg_flavor == "seurat_v3":
+            raise ValueError(f"preprocess.hvg_flavor 'seurat_v3' models counts, but this dataset has {self.values} "
                              "values; use 'seurat' or 'cell_ranger'")
 
 
