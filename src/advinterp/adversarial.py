@@ -84,6 +84,13 @@ def whitebox_accuracy(model: MLP, x: np.ndarray, y: np.ndarray, attack_name: str
     return float((predict(model, x_adv, device) == y).mean())
 
 
+def robust_evaluation(model: MLP, x, y, epsilon: float, attack_name: str, x_attacked, eval_spec: EvaluationSpec,
+                      seed: int):
+    """The workflow's robust accuracy at ``epsilon``: the strong evaluation (:func:`advinterp.autoattack.evaluate`)
+    with the cells ``x_attacked`` of the row's own attack (``attack_name``) folded in, worst case per cell."""
+    return evaluate(model, x, y, epsilon, eval_spec, seed).fold(model, attack_name, x_attacked, y)
+
+
 def train_adversarial_regime(standard: MLP, data, attack_name: str, epsilon: float,
                              adv_spec: AdversarialTrainingSpec, attack_spec: AttackSpec, train_spec: TrainSpec,
                              seed: int, device) -> tuple[TrainResult, dict]:
@@ -127,7 +134,7 @@ def regime_metrics(standard: MLP, model: MLP, data, training: dict, attack_spec:
 
     def robust(m):
         whitebox = attack(attack_name, m, x, y, epsilon, attack_spec, seed=seed)
-        strong = evaluate(m, x, y, epsilon, eval_spec, seed).fold(m, attack_name, whitebox, y)
+        strong = robust_evaluation(m, x, y, epsilon, attack_name, whitebox, eval_spec, seed)
         return float((predict(m, whitebox, device) == y).mean()), strong
 
     whitebox, strong = robust(model)

@@ -32,7 +32,8 @@ import pandas as pd
 from torch import nn
 
 from advinterp.autoattack import GRADIENT_ATTACKS, RobustEvaluation, evaluate, square
-from advinterp.model import as_float_tensor, predict_logits
+from advinterp.device import model_device
+from advinterp.model import as_float_tensor, predict
 from advinterp.specs import EvaluationSpec, SanitySpec
 
 log = logging.getLogger(__name__)
@@ -78,9 +79,7 @@ def _eval_detail(r: RobustEvaluation) -> str:
 
 
 def _accuracy(model, x, y) -> float:
-    from advinterp.device import model_device
-
-    return float((predict_logits(model, x, model_device(model)).argmax(1).numpy() == y).mean())
+    return float((predict(model, x, model_device(model)) == y).mean())
 
 
 def sanity_checks(models: dict[str, nn.Module], surrogate: nn.Module, x, y, epsilons: list[float],

@@ -4,8 +4,8 @@ Untargeted: each cell is pushed to increase the cross-entropy of its true label,
 the paper (PGD can use the Carlini–Wagner margin instead, and random restarts). These
 craft the training data and give the paper's ``whitebox`` numbers; robust accuracy itself
 is measured with :mod:`advinterp.autoattack`. The model is attacked in eval mode (dropout
-off) and batched on its device; no clipping to a data range is applied (z-scored expression has none). Both functions
-agree with ``captum.robust.FGSM``/``PGD`` (tested).
+off) and batched on its device; no clipping to a data range is applied (z-scored expression
+has none). FGSM and PGD agree with ``captum.robust.FGSM``/``PGD`` (tested).
 """
 
 from __future__ import annotations

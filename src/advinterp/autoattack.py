@@ -29,6 +29,7 @@ strong as ART's.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,7 +38,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from advinterp.device import model_device
-from advinterp.model import as_float_tensor
+from advinterp.model import as_float_tensor, predict_logits
 from advinterp.specs import EvaluationSpec
 
 log = logging.getLogger(__name__)
@@ -283,21 +284,11 @@ def square(model: nn.Module, x, y, epsilon: float, n_queries: int = 5000, p_init
 
 
 # ------------------------------------------------------------------ evaluation
-@torch.no_grad()
-def _logits(model, x, batch_size: int) -> torch.Tensor:
-    device = model_device(model)
-    was_training = model.training
-    model.eval()
-    out = [model(x[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]
-    model.train(was_training)
-    return torch.cat(out) if out else torch.empty(0)
-
-
 def _misclassified(model, x, y, batch_size: int) -> np.ndarray:
     if len(x) == 0:
         return np.zeros(0, dtype=bool)
     y = torch.as_tensor(y.cpu().numpy() if torch.is_tensor(y) else np.asarray(y))
-    return (_logits(model, as_float_tensor(x), batch_size).argmax(1) != y).numpy()
+    return (predict_logits(model, x, model_device(model), batch_size).argmax(1) != y).numpy()
 
 
 @dataclass
@@ -345,7 +336,7 @@ class RobustEvaluation:
 
 def _target_classes(model, x, y, n_targets: int, batch_size: int) -> list[torch.Tensor]:
     """For each of the ``n_targets`` runs of APGD-T: per cell, the class with the (j+2)-th largest clean logit."""
-    logits = _logits(model, x, batch_size)
+    logits = predict_logits(model, x, model_device(model), batch_size)
     logits[torch.arange(len(y)), y] = -torch.inf
     order = logits.argsort(dim=1, descending=True)
     n_other = logits.shape[1] - 1
@@ -355,8 +346,6 @@ def _target_classes(model, x, y, n_targets: int, batch_size: int) -> list[torch.
 def evaluate(model: nn.Module, x, y, epsilon: float, spec: EvaluationSpec | None = None,
              seed: int = 0) -> RobustEvaluation:
     """Worst case per cell over ``spec.attacks``, each run on the cells still standing."""
-    import time
-
     spec = spec or EvaluationSpec()
     x = as_float_tensor(x)
     y = torch.as_tensor(np.asarray(y), dtype=torch.long)

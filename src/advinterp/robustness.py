@@ -17,9 +17,8 @@ import torch
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
-from advinterp.adversarial import adversarial_train, attacked_metrics
+from advinterp.adversarial import adversarial_train, attacked_metrics, robust_evaluation
 from advinterp.attacks import attack, random_sign_noise
-from advinterp.autoattack import evaluate
 from advinterp.io import read_tables
 from advinterp.model import MLP, SplitData, predict, train_classifier
 from advinterp.specs import AdversarialTrainingSpec, Architecture, AttackSpec, EvaluationSpec, TrainSpec
@@ -64,7 +63,7 @@ def epsilon_sweep(
         against_standard[eps] = x_adv
         if eps in epsilons:
             m = attacked_metrics(standard, x_adv, y, names, device)
-            strong_x = evaluate(standard, x, y, eps, eval_spec, seed).fold(standard, attack_name, x_adv, y).x_adv
+            strong_x = robust_evaluation(standard, x, y, eps, attack_name, x_adv, eval_spec, seed).x_adv
             strong = attacked_metrics(standard, strong_x, y, names, device)
             rows += [(attack_name, eps, "standard", "clean", seed, clean["accuracy"], clean["macro_f1"]),
                      (attack_name, eps, "standard", "whitebox", seed, m["accuracy"], m["macro_f1"]),
@@ -78,7 +77,7 @@ def epsilon_sweep(
             "clean": x,
             "whitebox": whitebox,
             "transfer": against_standard[eps],
-            "autoattack": evaluate(model, x, y, eps, eval_spec, seed).fold(model, attack_name, whitebox, y).x_adv,
+            "autoattack": robust_evaluation(model, x, y, eps, attack_name, whitebox, eval_spec, seed).x_adv,
         }
         for evaluation, xe in evals.items():
             m = attacked_metrics(model, xe, y, names, device)
@@ -252,8 +251,8 @@ def imbalance_experiment(
         for name, eps in epsilons.items():
             whitebox = attack(name, model, x, y, eps, attack_spec, seed=seed)
             evals[(name, eps, "whitebox")] = whitebox
-            evals[(name, eps, "autoattack")] = evaluate(model, x, y, eps, eval_spec, seed).fold(model, name, whitebox,
-                                                                                              y).x_adv
+            strong = robust_evaluation(model, x, y, eps, name, whitebox, eval_spec, seed)
+            evals[(name, eps, "autoattack")] = strong.x_adv
         for (name, eps, evaluation), xe in evals.items():
             acc = per_class_accuracy(y, predict(model, xe, device), k)
             rows += [(data.class_names[c], int(n_train[c]), model_name, name, float(eps), evaluation, float(acc[c]))
