@@ -28,7 +28,7 @@ def test_shipped_configs_are_valid(repo, name, default):
     config = copy.deepcopy(default)
     update_config(config, yaml.safe_load((repo / name).read_text()))
     validate(config, str(repo / SCHEMA))
-    check_config(config, resolve_datasets(config, load_registry(repo / "resources/datasets.yaml")))
+    check_config(config, resolve_datasets(config, load_registry(repo / "workflow/resources/datasets.yaml")))
 
 
 def test_unknown_key_is_named(repo, default):
@@ -61,7 +61,7 @@ def test_schema_lists_the_registered_methods(repo):
 
 
 def test_registry_entries_are_valid(repo):
-    registry = load_registry(repo / "resources/datasets.yaml")
+    registry = load_registry(repo / "workflow/resources/datasets.yaml")
     assert {"sergio", "pbmc68k", "hippocampus", "pancreas"} <= set(registry)
     for name, entry in registry.items():
         validate(copy.deepcopy(entry), str(repo / "workflow/schemas/dataset.schema.yaml"))
@@ -69,7 +69,7 @@ def test_registry_entries_are_valid(repo):
 
 
 def test_dataset_names_and_custom_paths_are_checked(repo, default, tmp_path):
-    registry = load_registry(repo / "resources/datasets.yaml")
+    registry = load_registry(repo / "workflow/resources/datasets.yaml")
     default["datasets"] = ["sergio", "pbmc86k"]
     with pytest.raises(ValueError, match="unknown dataset 'pbmc86k'.*custom_datasets"):
         resolve_datasets(default, registry)
@@ -116,7 +116,7 @@ def test_evaluation_and_explanation_check_keys(repo, default):
     bad = copy.deepcopy(default)
     bad["attacks"]["pgd_loss"] = "hinge"
     assert "attacks.pgd_loss" in validation_message(repo, bad)
-    registry = load_registry(repo / "resources/datasets.yaml")
+    registry = load_registry(repo / "workflow/resources/datasets.yaml")
     # like imbalance.datasets, explanation_checks.datasets may name datasets that are not selected
     subset = copy.deepcopy(default)
     subset["datasets"] = ["sergio"]

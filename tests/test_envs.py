@@ -1,4 +1,4 @@
-"""envs/*.yaml (snakemake --use-conda): one env per stage group, each pinned to pyproject's versions
+"""workflow/envs/*.yaml (snakemake --use-conda): one env per stage group, each pinned to pyproject's versions
 and providing every third-party module its rules' scripts import.
 
 conda channels cannot be reached where the tests run, so this checks the files instead of building
@@ -69,7 +69,7 @@ def pyproject_pins(repo: Path = REPO) -> dict[str, str]:
 
 
 def env_files(repo: Path = REPO) -> list[Path]:
-    return sorted((repo / "envs").glob("*.yaml"))
+    return sorted((repo / "workflow" / "envs").glob("*.yaml"))
 
 
 @dataclass
@@ -82,7 +82,7 @@ class Env:
 
     @property
     def name(self) -> str:
-        return f"envs/{self.path.name}"
+        return f"workflow/envs/{self.path.name}"
 
     def declared(self) -> set[str]:
         """PyPI names (normalised) of the packages the env declares, python and pip aside."""
@@ -166,7 +166,7 @@ def parse_rules(path: Path) -> list[Rule]:
 
 @cache
 def all_rules() -> tuple[Rule, ...]:
-    files = [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]
+    files = [REPO / "workflow" / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]
     return tuple(rule for f in files for rule in parse_rules(f))
 
 
@@ -273,7 +273,7 @@ def test_env_versions_agree_with_pyproject(path):
 def test_envs_together_cover_every_dependency():
     declared = set().union(*(load_env(p).declared() for p in env_files()))
     missing = set(pyproject_pins()) - DRIVER_ONLY - declared
-    assert not missing, f"pyproject dependencies that no envs/*.yaml declares: {sorted(missing)}"
+    assert not missing, f"pyproject dependencies that no workflow/envs/*.yaml declares: {sorted(missing)}"
 
 
 # --- rules and their envs --------------------------------------------------------------------------
@@ -301,15 +301,15 @@ def test_every_rule_that_runs_code_has_an_existing_env():
         where = f"rule {rule.name} ({rule.file.relative_to(REPO)})"
         if env is None:
             problems.append(f"{where} has no conda:")
-        elif not env.is_file() or env.parent != REPO / "envs" or env.suffix != ".yaml":
-            problems.append(f"{where}: conda: {rule.literal('conda')} is not an existing envs/*.yaml")
+        elif not env.is_file() or env.parent != REPO / "workflow" / "envs" or env.suffix != ".yaml":
+            problems.append(f"{where}: conda: {rule.literal('conda')} is not an existing workflow/envs/*.yaml")
     assert not problems, "\n".join(problems)
 
 
 def test_every_env_is_used():
     used = {rule.path("conda") for rule in all_rules()}
     unused = [p.name for p in env_files() if p.resolve() not in used]
-    assert not unused, f"envs/*.yaml that no rule uses: {unused}"
+    assert not unused, f"workflow/envs/*.yaml that no rule uses: {unused}"
 
 
 @pytest.mark.parametrize("rule", script_rules(), ids=lambda r: r.name)

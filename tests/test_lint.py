@@ -13,6 +13,6 @@ def test_snakemake_lint(repo):
 
 def test_snakefmt(repo):
     # through this interpreter: an environment that is not activated has no snakefmt on PATH
-    proc = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow"], cwd=repo,
+    proc = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "workflow"], cwd=repo,
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr

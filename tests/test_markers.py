@@ -8,7 +8,7 @@ so for the standard model only the NK markers (9 of them either way) are checked
 
 Runs the workflow's library steps on scanpy's pbmc68k (paper preprocessing, the default MLP,
 the six explainers with the default config's parameters, consensus of the top 20) for the
-standard model, and counts each class's known markers (resources/genesets/pbmc_markers.gmt)
+standard model, and counts each class's known markers (workflow/resources/genesets/pbmc_markers.gmt)
 among its consensus top 20. A random top 20 of the 724 genes would hold one of a class's
 markers with probability ~0.15-0.3; the thresholds below are well above that.
 """
@@ -37,7 +37,7 @@ EXPECTED = {"CD14+ Monocyte": ("PBMC_CLASSICAL_MONOCYTE", 1), "CD19+ B": ("PBMC_
 @pytest.fixture(scope="module")
 def ranked(repo):
     config = yaml.safe_load((repo / "config/config.yaml").read_text())
-    registry = yaml.safe_load((repo / "resources/datasets.yaml").read_text())
+    registry = yaml.safe_load((repo / "workflow/resources/datasets.yaml").read_text())
     adata = load_dataset("pbmc68k", registry["pbmc68k"], None, min_cells_per_class=5)
     pre = preprocess(adata, PreprocessSpec(label_key="bulk_labels"), seed=0)
     data = split_data(pre)
@@ -68,7 +68,7 @@ def markers_in_top(ranked, sets, cls, set_name, n=20):
 
 
 def test_pbmc68k_consensus_recovers_known_markers(repo, ranked):
-    sets = read_gmt(repo / "resources/genesets/pbmc_markers.gmt")
+    sets = read_gmt(repo / "workflow/resources/genesets/pbmc_markers.gmt")
     found = {cls: markers_in_top(ranked["adv_fgsm"], sets, cls, set_name) for cls, (set_name, _) in EXPECTED.items()}
     print("markers in the adv_fgsm consensus top 20:", found)
     for cls, (_, minimum) in EXPECTED.items():

@@ -6,3 +6,33 @@ object, call that function and write its outputs.
 """
 
 __version__ = "0.1.0"
+
+# Every module of the library. The workflow copies these files when it runs as a module from a git
+# source (library_dir() in workflow/rules/common.smk); tests/test_layout.py checks the list is complete.
+__all__ = [
+    "adversarial",
+    "attack_sanity",
+    "attacks",
+    "autoattack",
+    "batched",
+    "compare",
+    "config",
+    "consensus",
+    "datasets",
+    "de",
+    "device",
+    "download",
+    "embedding",
+    "enrichment",
+    "explain",
+    "explain_checks",
+    "grn",
+    "io",
+    "model",
+    "plots",
+    "preprocess",
+    "robustness",
+    "simulate",
+    "smk",
+    "specs",
+]

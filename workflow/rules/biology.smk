@@ -17,7 +17,7 @@ rule de_wilcoxon:
     benchmark:
         "results/benchmarks/{dataset}/de_wilcoxon.tsv"
     conda:
-        "../../envs/biology.yaml"
+        "../envs/biology.yaml"
     params:
         alpha=config["biology"]["de_alpha"],
     script:
@@ -47,7 +47,7 @@ rule compare_consensus_de:
     benchmark:
         "results/benchmarks/{dataset}/compare_consensus_de.tsv"
     conda:
-        "../../envs/biology.yaml"
+        "../envs/biology.yaml"
     params:
         n=config["biology"]["venn_top_n"],
         regime=config["biology"]["regime"],
@@ -77,7 +77,7 @@ rule top_genes_table:
     benchmark:
         "results/benchmarks/{dataset}/top_genes_table.tsv"
     conda:
-        "../../envs/biology.yaml"
+        "../envs/biology.yaml"
     params:
         k=top_genes_of,
     script:
@@ -114,7 +114,7 @@ rule enrichment:
     benchmark:
         "results/benchmarks/{dataset}/enrichment.tsv"
     conda:
-        "../../envs/biology.yaml"
+        "../envs/biology.yaml"
     params:
         enrichment=enrichment_of,
         organism=dataset_organism,

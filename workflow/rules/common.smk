@@ -4,9 +4,42 @@ import sys
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-# The config checks come from this checkout's library (light: no torch, no scanpy), so
+
+def library_dir():
+    """A local directory holding this workflow's own advinterp library (the package directory
+    ``advinterp/`` inside it), for parsing here and for every job's script.
+
+    In a checkout, or a module loaded from a local path, that is the repository's src/. When the
+    workflow runs as a module from a git source (snakedeploy's ``github(...)``, ``gitfile(...)``),
+    nothing of it is on disk: the library's files (listed in its ``__init__.py``'s ``__all__``) are
+    read through Snakemake's source cache into the directory where Snakemake caches this workflow's
+    scripts, which every script job has on its ``sys.path``, with or without --use-conda.
+    """
+    checkout = os.path.join(str(workflow.basedir), os.pardir, "src")
+    if os.path.isfile(os.path.join(checkout, "advinterp", "__init__.py")):
+        return os.path.abspath(checkout)
+    import ast
+    import shutil
+
+    scripts = os.path.dirname(workflow.source_path("../scripts/advinterp_path.py"))
+    package = os.path.join(scripts, "advinterp")
+    os.makedirs(package, exist_ok=True)
+    init = workflow.source_path("../../src/advinterp/__init__.py")
+    modules = next(
+        ast.literal_eval(node.value)
+        for node in ast.parse(open(init).read()).body
+        if isinstance(node, ast.Assign) and node.targets[0].id == "__all__"
+    )
+    for name in ["__init__", *modules]:
+        cached = workflow.source_path(f"../../src/advinterp/{name}.py")
+        shutil.copyfile(cached, os.path.join(package, f"{name}.py"))
+    return scripts
+
+
+# The config checks come from the workflow's own library (light: no torch, no scanpy), so
 # parsing works in a bare snakemake environment too, e.g. with --use-conda.
-sys.path.insert(0, os.path.join(workflow.basedir, "src"))
+LIBRARY_DIR = library_dir()
+sys.path.insert(0, LIBRARY_DIR)
 from advinterp.specs import ATTACKS, REGIMES
 from advinterp.config import (
     SIMULATED_SOURCES,
@@ -27,7 +60,7 @@ except WorkflowError as err:
     raise WorkflowError(f"invalid config: {describe_validation_error(err)}") from None
 try:
     DATASET_ENTRIES = resolve_datasets(
-        config, load_registry(os.path.join(workflow.basedir, "resources/datasets.yaml"))
+        config, load_registry(workflow.source_path("../resources/datasets.yaml"))
     )
 except ValueError as err:
     raise WorkflowError(f"invalid config: {err}") from None
@@ -38,7 +71,7 @@ for _name, _entry in DATASET_ENTRIES.items():
         where = (
             "custom_datasets"
             if _name in config["custom_datasets"]
-            else "resources/datasets.yaml"
+            else "workflow/resources/datasets.yaml"
         )
         raise WorkflowError(
             f"invalid dataset {_name!r} ({where}): {describe_validation_error(err)}"
@@ -181,7 +214,8 @@ def dataset_organism(wildcards):
 
 def enrichment_gmt(wildcards):
     """The gene-set file of the gmt backend (an input, so a missing file fails before the job):
-    relative to the working directory, else to this repository (the registry's shipped files).
+    relative to the working directory, else to workflow/ (the registry's shipped files, also when
+    the workflow runs as a module from elsewhere).
     """
     params = enrichment_of(wildcards)
     if params["backend"] != "gmt":
@@ -189,7 +223,7 @@ def enrichment_gmt(wildcards):
     gmt = params["gmt"]
     if os.path.isabs(gmt) or os.path.exists(gmt):
         return gmt
-    return os.path.join(workflow.basedir, gmt)
+    return workflow.source_path(os.path.join(os.pardir, gmt))
 
 
 def load_entry(wildcards):

@@ -21,7 +21,7 @@ rule download_dataset:
         ext="h5ad|loom|interactions\\.txt|regulators\\.txt",
     retries: 0
     conda:
-        "../../envs/data.yaml"
+        "../envs/data.yaml"
     params:
         url=download_url,
         sha256=download_sha256,
@@ -42,7 +42,7 @@ rule load_dataset:
     wildcard_constraints:
         dataset=LOADED_PATTERN,
     conda:
-        "../../envs/data.yaml"
+        "../envs/data.yaml"
     params:
         entry=load_entry,
         min_cells_per_class=config["min_cells_per_class"],

@@ -12,7 +12,7 @@ rule train_adversarial_seed:
     benchmark:
         "results/benchmarks/{dataset}/train_adversarial_seed.{attack}.seed{seed}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         gpu=GPU,
@@ -40,7 +40,7 @@ rule explain:
     benchmark:
         "results/benchmarks/{dataset}/explain.{regime}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         gpu=GPU,
@@ -66,7 +66,7 @@ rule explain_seed:
     benchmark:
         "results/benchmarks/{dataset}/explain_seed.{regime}.seed{seed}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         gpu=GPU,
@@ -94,7 +94,7 @@ rule consensus:
     benchmark:
         "results/benchmarks/{dataset}/consensus.{regime}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     params:
         methods=config["interpretability"]["methods"],
         top_n=top_n_of,
@@ -118,7 +118,7 @@ rule keygene_recovery:
     benchmark:
         "results/benchmarks/{dataset}/keygene_recovery.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     params:
         interpretability=without_device_batches(config["interpretability"]),
         seed=config["seed"],
@@ -142,7 +142,7 @@ rule plot_consensus:
     benchmark:
         "results/benchmarks/{dataset}/plot_consensus.{regime}.tsv"
     conda:
-        "../../envs/data.yaml"
+        "../envs/data.yaml"
     script:
         "../scripts/plot_consensus.py"
 
@@ -177,7 +177,7 @@ rule plot_keygenes:
     benchmark:
         "results/benchmarks/{dataset}/plot_keygenes.tsv"
     conda:
-        "../../envs/data.yaml"
+        "../envs/data.yaml"
     script:
         "../scripts/plot_keygenes.py"
 
@@ -194,7 +194,7 @@ rule train_label_randomised:
     benchmark:
         "results/benchmarks/{dataset}/train_label_randomised.{regime}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 2
     resources:
         gpu=GPU,
@@ -221,7 +221,7 @@ rule explain_evaluation:
     benchmark:
         "results/benchmarks/{dataset}/explain_evaluation.{regime}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         gpu=GPU,
@@ -262,7 +262,7 @@ rule explain_evaluation_table:
     benchmark:
         "results/benchmarks/{dataset}/explain_evaluation_table.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     params:
         threshold=config["explanation_checks"]["randomisation_threshold"],
     script:

@@ -14,7 +14,7 @@ rule plot_umap:
     benchmark:
         "results/benchmarks/{dataset}/plot_umap.tsv"
     conda:
-        "../../envs/data.yaml"
+        "../envs/data.yaml"
     params:
         umap=config["umap"],
         seed=config["seed"],
@@ -47,6 +47,6 @@ rule plot_standard_model:
     benchmark:
         "results/benchmarks/{dataset}/plot_standard_model.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     script:
         "../scripts/plot_standard_model.py"

@@ -8,7 +8,7 @@ rule preprocess:
     benchmark:
         "results/benchmarks/{dataset}/preprocess.tsv"
     conda:
-        "../../envs/data.yaml"
+        "../envs/data.yaml"
     params:
         preprocess=config["preprocess"],
         dataset=preprocess_entry,

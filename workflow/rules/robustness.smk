@@ -9,7 +9,7 @@ rule robustness_sweep:
     benchmark:
         "results/benchmarks/{dataset}/robustness_sweep.{attack}.seed{seed}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         gpu=GPU,
@@ -40,7 +40,7 @@ rule robustness_sweep_table:
     benchmark:
         "results/benchmarks/{dataset}/robustness_sweep_table.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     script:
         "../scripts/robustness_sweep_table.py"
 
@@ -61,7 +61,7 @@ rule robustness_preservation:
     benchmark:
         "results/benchmarks/{dataset}/robustness_preservation.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 2
     resources:
         gpu=GPU,
@@ -89,7 +89,7 @@ rule select_epsilon:
     benchmark:
         "results/benchmarks/{dataset}/select_epsilon.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     params:
         robustness=config["robustness"],
     script:
@@ -110,7 +110,7 @@ rule train_adversarial:
     benchmark:
         "results/benchmarks/{dataset}/train_adversarial.{attack}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 2
     resources:
         gpu=GPU,
@@ -142,7 +142,7 @@ rule adversarial_metrics:
     benchmark:
         "results/benchmarks/{dataset}/adversarial_metrics.{attack}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         gpu=GPU,
@@ -173,7 +173,7 @@ rule robustness_imbalance:
     benchmark:
         "results/benchmarks/{dataset}/robustness_imbalance.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 2
     resources:
         gpu=GPU,
@@ -210,7 +210,7 @@ rule robustness_sanity:
     benchmark:
         "results/benchmarks/{dataset}/robustness_sanity.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         gpu=GPU,
@@ -246,7 +246,7 @@ rule plot_sweep:
     benchmark:
         "results/benchmarks/{dataset}/plot_sweep.tsv"
     conda:
-        "../../envs/data.yaml"
+        "../envs/data.yaml"
     script:
         "../scripts/plot_sweep.py"
 
@@ -269,7 +269,7 @@ rule plot_preservation:
     benchmark:
         "results/benchmarks/{dataset}/plot_preservation.tsv"
     conda:
-        "../../envs/data.yaml"
+        "../envs/data.yaml"
     script:
         "../scripts/plot_preservation.py"
 
@@ -292,7 +292,7 @@ rule plot_adversarial_umap:
     benchmark:
         "results/benchmarks/{dataset}/plot_adversarial_umap.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     params:
         robustness=config["robustness"],
         attacks=config["attacks"],
@@ -318,6 +318,6 @@ rule plot_imbalance:
     benchmark:
         "results/benchmarks/{dataset}/plot_imbalance.tsv"
     conda:
-        "../../envs/data.yaml"
+        "../envs/data.yaml"
     script:
         "../scripts/plot_imbalance.py"

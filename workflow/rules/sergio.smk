@@ -11,7 +11,7 @@ rule sergio_network:
     benchmark:
         "results/benchmarks/sergio/sergio_network.tsv"
     conda:
-        "../../envs/data.yaml"
+        "../envs/data.yaml"
     params:
         network=config["sergio"]["network"],
         seed=config["seed"],
@@ -35,7 +35,7 @@ rule sergio_simulate:
     benchmark:
         "results/benchmarks/sergio/sergio_simulate.tsv"
     conda:
-        "../../envs/data.yaml"
+        "../envs/data.yaml"
     params:
         simulation=config["sergio"]["simulation"],
         seed=config["seed"],
@@ -68,7 +68,7 @@ rule simulate_published_network:
     wildcard_constraints:
         dataset=PUBLISHED_PATTERN,
     conda:
-        "../../envs/data.yaml"
+        "../envs/data.yaml"
     params:
         simulation=config["sergio"]["simulation"],
         seed=config["seed"],

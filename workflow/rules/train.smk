@@ -15,7 +15,7 @@ rule train_standard:
     benchmark:
         "results/benchmarks/{dataset}/train_standard.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 2
     resources:
         gpu=GPU,
@@ -40,7 +40,7 @@ rule train_standard_seed:
     benchmark:
         "results/benchmarks/{dataset}/train_standard_seed.seed{seed}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 2
     resources:
         gpu=GPU,
