@@ -22,7 +22,7 @@ def validation_message(repo, config):
 
 
 @pytest.mark.parametrize("name", ["config/config.yaml", "config/paper.yaml", "config/small_epsilon.yaml",
-                                  "tests/data/tiny.yaml"])
+                                  ".test/config/config.yaml"])
 def test_shipped_configs_are_valid(repo, name, default):
     # --configfile layers a file over config/config.yaml, as snakemake does here
     config = copy.deepcopy(default)

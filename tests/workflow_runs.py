@@ -19,7 +19,7 @@ def snakemake(repo, workdir, *args, check=True):
     return proc
 
 
-def deploy(repo, workdir, config="tests/data/tiny.yaml"):
+def deploy(repo, workdir, config=".test/config/config.yaml"):
     (workdir / "config").mkdir(parents=True)
     shutil.copy(repo / config, workdir / "config" / "config.yaml")
     return workdir
