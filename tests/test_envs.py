@@ -142,13 +142,23 @@ class Rule:
         return None if value is None else (self.file.parent / value).resolve()
 
 
-def parse_rules(path: Path) -> list[Rule]:
+def parse_rules(path: Path, known: dict[str, Rule] | None = None) -> list[Rule]:
+    """The rules a Snakefile defines; `use rule a as b with:` starts b from a's directives
+    (a from this file or from `known`, the rules of files included before)."""
     rules, current, directive = [], None, None
+    known = dict(known or {})
     for line in path.read_text().splitlines():
         head = re.match(r"(?:rule|checkpoint)\s+(\w+)\s*:", line)
-        if head:
-            current, directive = Rule(head.group(1), path, {}), None
+        derived = re.match(r"use rule\s+(\w+)\s+as\s+(\w+)\s+with\s*:", line)
+        if head or derived:
+            if head:
+                current = Rule(head.group(1), path, {})
+            else:
+                base = known[derived.group(1)]
+                current = Rule(derived.group(2), base.file, dict(base.directives))
+            directive = None
             rules.append(current)
+            known[current.name] = current
             continue
         if current is None or not line.strip() or line.lstrip().startswith("#"):
             continue
@@ -167,7 +177,10 @@ def parse_rules(path: Path) -> list[Rule]:
 @cache
 def all_rules() -> tuple[Rule, ...]:
     files = [REPO / "workflow" / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]
-    return tuple(rule for f in files for rule in parse_rules(f))
+    known: dict[str, Rule] = {}
+    for f in files:
+        known.update({rule.name: rule for rule in parse_rules(f, known)})
+    return tuple(known.values())
 
 
 def script_rules() -> list[Rule]:

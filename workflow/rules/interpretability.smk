@@ -1,31 +1,3 @@
-rule train_adversarial_seed:
-    input:
-        data="results/{dataset}/data/preprocessed.h5ad",
-        model=standard_model,
-        epsilon="results/{dataset}/robustness/selected_epsilon.json",
-    output:
-        model="results/{dataset}/models/seeds/adv_{attack}.seed{seed}.pt",
-        history="results/{dataset}/models/seeds/adv_{attack}.seed{seed}.history.tsv",
-        metrics="results/{dataset}/models/seeds/adv_{attack}.seed{seed}.json",
-    log:
-        "results/logs/{dataset}/train_adversarial_seed.{attack}.seed{seed}.log",
-    benchmark:
-        "results/benchmarks/{dataset}/train_adversarial_seed.{attack}.seed{seed}.tsv"
-    conda:
-        "../envs/torch.yaml"
-    threads: 1
-    resources:
-        gpu=GPU,
-    params:
-        attacks=config["attacks"],
-        adversarial_training=config["adversarial_training"],
-        training=config["training"],
-        seed=seed_of,
-        device=config["device"],
-    script:
-        "../scripts/train_adversarial.py"
-
-
 rule explain:
     input:
         data="results/{dataset}/data/preprocessed.h5ad",
@@ -52,7 +24,8 @@ rule explain:
         "../scripts/explain.py"
 
 
-rule explain_seed:
+# The same explainers on each extra seed's model (key-gene recovery over seeds).
+use rule explain as explain_seed with:
     input:
         data="results/{dataset}/data/preprocessed.h5ad",
         model=regime_model,
@@ -65,17 +38,10 @@ rule explain_seed:
         "results/logs/{dataset}/explain_seed.{regime}.seed{seed}.log",
     benchmark:
         "results/benchmarks/{dataset}/explain_seed.{regime}.seed{seed}.tsv"
-    conda:
-        "../envs/torch.yaml"
-    threads: 1
-    resources:
-        gpu=GPU,
     params:
         interpretability=without_device_batches(config["interpretability"]),
         seed=seed_of,
         device=config["device"],
-    script:
-        "../scripts/explain.py"
 
 
 rule consensus:

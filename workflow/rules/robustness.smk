@@ -40,7 +40,7 @@ rule robustness_sweep_table:
     benchmark:
         "results/benchmarks/{dataset}/robustness_sweep_table.tsv"
     conda:
-        "../envs/torch.yaml"
+        "../envs/data.yaml"
     script:
         "../scripts/robustness_sweep_table.py"
 
@@ -89,7 +89,7 @@ rule select_epsilon:
     benchmark:
         "results/benchmarks/{dataset}/select_epsilon.tsv"
     conda:
-        "../envs/torch.yaml"
+        "../envs/data.yaml"
     params:
         robustness=config["robustness"],
     script:
@@ -122,6 +122,29 @@ rule train_adversarial:
         device=config["device"],
     script:
         "../scripts/train_adversarial.py"
+
+
+# The same adversarial training from each extra seed's standard model (seed sweeps).
+use rule train_adversarial as train_adversarial_seed with:
+    input:
+        data="results/{dataset}/data/preprocessed.h5ad",
+        model=standard_model,
+        epsilon="results/{dataset}/robustness/selected_epsilon.json",
+    output:
+        model="results/{dataset}/models/seeds/adv_{attack}.seed{seed}.pt",
+        history="results/{dataset}/models/seeds/adv_{attack}.seed{seed}.history.tsv",
+        metrics="results/{dataset}/models/seeds/adv_{attack}.seed{seed}.json",
+    log:
+        "results/logs/{dataset}/train_adversarial_seed.{attack}.seed{seed}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/train_adversarial_seed.{attack}.seed{seed}.tsv"
+    threads: 1
+    params:
+        attacks=config["attacks"],
+        adversarial_training=config["adversarial_training"],
+        training=config["training"],
+        seed=seed_of,
+        device=config["device"],
 
 
 rule adversarial_metrics:

@@ -28,9 +28,8 @@ rule train_standard:
         "../scripts/train_standard.py"
 
 
-rule train_standard_seed:
-    input:
-        "results/{dataset}/data/preprocessed.h5ad",
+# The same training, once per extra seed (the seed sweeps of Fig. 2 and the robustness curves).
+use rule train_standard as train_standard_seed with:
     output:
         model="results/{dataset}/models/seeds/standard.seed{seed}.pt",
         history="results/{dataset}/models/seeds/standard.seed{seed}.history.tsv",
@@ -39,15 +38,38 @@ rule train_standard_seed:
         "results/logs/{dataset}/train_standard_seed.seed{seed}.log",
     benchmark:
         "results/benchmarks/{dataset}/train_standard_seed.seed{seed}.tsv"
-    conda:
-        "../envs/torch.yaml"
-    threads: 2
-    resources:
-        gpu=GPU,
     params:
         model=config["model"],
         training=config["training"],
         seed=seed_of,
         device=config["device"],
+
+
+rule plot_standard_model:
+    input:
+        data="results/{dataset}/data/preprocessed.h5ad",
+        model="results/{dataset}/models/standard.pt",
+        history="results/{dataset}/models/standard.history.tsv",
+    output:
+        confusion_png=report(
+            "results/{dataset}/figures/standard.confusion.png",
+            caption="../report/confusion.rst",
+            category="{dataset}",
+            subcategory="standard model",
+        ),
+        confusion_pdf="results/{dataset}/figures/standard.confusion.pdf",
+        curve_png=report(
+            "results/{dataset}/figures/standard.training_curve.png",
+            caption="../report/training_curve.rst",
+            category="{dataset}",
+            subcategory="standard model",
+        ),
+        curve_pdf="results/{dataset}/figures/standard.training_curve.pdf",
+    log:
+        "results/logs/{dataset}/plot_standard_model.log",
+    benchmark:
+        "results/benchmarks/{dataset}/plot_standard_model.tsv"
+    conda:
+        "../envs/torch.yaml"
     script:
-        "../scripts/train_standard.py"
+        "../scripts/plot_standard_model.py"
