@@ -37,9 +37,8 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from advinterp.consensus import class_importance, select_cells
 from advinterp.device import seed_everything, select_device
-from advinterp.explain import REGISTRY, make_explainer
+from advinterp.explain import REGISTRY, class_importance, make_explainer, select_cells
 from advinterp.model import MLP, SplitData, train_classifier
 from advinterp.specs import Architecture, TrainSpec
 

@@ -7,7 +7,7 @@ from captum.attr import DeepLiftShap
 from torch import nn
 from toy import toy
 
-from advinterp.explain import REGISTRY, ActivationMaximization, make_explainer
+from advinterp.explain import REGISTRY, ActivationMaximization, class_importance, make_explainer, select_cells
 
 PAPER_METHODS = ["saliency", "activation_maximization", "lime", "shap_gradient", "shap_deep", "shap_kernel"]
 FAST = {"lime": {"num_samples": 300}, "shap_kernel": {"nsamples": 150, "kmeans": 5},
@@ -257,3 +257,16 @@ def test_device_batch_sizes_from_config_do_not_change_the_result(case, name, sma
     b = make_explainer(name, large)(model, x, target, background, seed=3)
     assert np.abs(a).max() > 0
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_class_importance_is_mean_abs_attribution():
+    attr = np.array([[1.0, -2.0], [3.0, 0.0], [-5.0, 1.0]])
+    out = class_importance(attr, np.array([0, 0, 1]), ["x", "y"], ["g1", "g2"])
+    assert out.loc["g1", "x"] == 2.0 and out.loc["g2", "x"] == 1.0 and out.loc["g1", "y"] == 5.0
+
+
+def test_select_cells():
+    labels = np.array([0] * 10 + [1] * 3)
+    idx = select_cells(labels, 5, seed=1)
+    assert (labels[idx] == 0).sum() == 5 and (labels[idx] == 1).sum() == 3
+    np.testing.assert_array_equal(idx, select_cells(labels, 5, seed=1))

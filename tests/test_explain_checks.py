@@ -187,7 +187,7 @@ def test_spearman_similarity_is_mean_rowwise_spearman_of_absolute_values():
 
 def test_explained_cells_are_those_of_the_interpretability_step(monkeypatch):
     import advinterp.explain
-    from advinterp.consensus import explain_model
+    from advinterp.explain import explain_model
 
     model, data = toy()
     seen = {}

@@ -2,7 +2,7 @@
 
 Every explainer of :mod:`advinterp.explain` is put through three kinds of check, for each
 training regime, on the same test cells (and background) that the interpretability step
-explains (:func:`advinterp.consensus.select_cells`, targets = the cells' true classes):
+explains (:func:`advinterp.explain.select_cells`, targets = the cells' true classes):
 
 - **Sanity (Adebayo et al. 2018, "Sanity checks for saliency maps").** *Model-parameter
   randomisation*, cascading: the top ``k`` Linear layers (output layer first) are
@@ -47,9 +47,8 @@ from scipy.stats import rankdata
 from torch import nn
 
 from advinterp.adversarial import adversarial_train
-from advinterp.consensus import explained_cells
 from advinterp.device import model_device
-from advinterp.explain import make_explainer
+from advinterp.explain import explained_cells, make_explainer
 from advinterp.io import read_tables
 from advinterp.model import MLP, SplitData, TrainResult, train_classifier
 from advinterp.specs import ATTACKS, AdversarialTrainingSpec, Architecture, AttackSpec, TrainSpec
@@ -311,7 +310,7 @@ def evaluate_explanations(model: nn.Module, label_randomised_model: nn.Module | 
     """Sanity, faithfulness and robustness metrics of every method for one trained model.
 
     Explains the cells (and with the background) that the interpretability step explains
-    (:func:`advinterp.consensus.explained_cells`), each for its true class, with the real model, the models
+    (:func:`advinterp.explain.explained_cells`), each for its true class, with the real model, the models
     with the top k Linear layers randomised (k in :func:`cascade_levels`, seeded with
     ``seed``) and ``label_randomised_model``. Rows, one per (method, metric), columns
     ``regime, method, metric, value, seed``:

@@ -5,8 +5,8 @@ import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
 import anndata as ad
 
 from advinterp.config import explain_params, with_device_batches
-from advinterp.consensus import explain_model
 from advinterp.device import seed_everything, select_device
+from advinterp.explain import explain_model
 from advinterp.io import write_tsv
 from advinterp.model import load_model, split_data
 from advinterp.smk import setup_logging

@@ -4,8 +4,9 @@ import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
 
 import anndata as ad
 
-from advinterp.consensus import read_importances, recovery_for_dataset
+from advinterp.consensus import read_importances
 from advinterp.io import write_tsv
+from advinterp.keygenes import recovery_for_dataset
 from advinterp.smk import setup_logging
 
 smk = snakemake  # noqa: F821
