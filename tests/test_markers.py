@@ -20,13 +20,15 @@ import yaml
 
 from advinterp.adversarial import adversarial_train
 from advinterp.config import adversarial_training_spec, attack_spec, explain_params, train_spec
-from advinterp.consensus import consensus, explain_model
+from advinterp.consensus import consensus
 from advinterp.datasets import load_dataset
 from advinterp.device import seed_everything
 from advinterp.enrichment import read_gmt
+from advinterp.explain import explain_model
 from advinterp.model import split_data, train_classifier
 from advinterp.preprocess import preprocess
-from advinterp.robustness import preservation_table, select_epsilon
+from advinterp.robustness import preservation_table
+from advinterp.robustness_tables import select_epsilon
 from advinterp.specs import Architecture, PreprocessSpec, TrainSpec
 
 # class → its marker set in the shipped GMT, and how many of its markers must be in its top 20

@@ -1,5 +1,4 @@
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from toy import toy
@@ -11,13 +10,11 @@ from advinterp.robustness import (
     IMBALANCE_COLUMNS,
     PRESERVATION_COLUMNS,
     SWEEP_COLUMNS,
-    combine_sweeps,
     epsilon_sweep,
     imbalance_experiment,
     imbalanced_training_mask,
     neighbour_preservation,
     preservation_table,
-    select_epsilon,
 )
 from advinterp.specs import AdversarialTrainingSpec, Architecture, AttackSpec, EvaluationSpec, TrainSpec
 
@@ -93,18 +90,6 @@ def test_sweep_schema():
     assert std[(1.5, "whitebox")] < std[(1.5, "clean")]
 
 
-def test_combine_sweeps(tmp_path):
-    rows = pd.DataFrame([("pgd", 0.1, "adversarial", "whitebox", 1, 0.5, 0.4),
-                         ("fgsm", 0.1, "standard", "whitebox", 0, 0.6, 0.5)], columns=SWEEP_COLUMNS)
-    rows.iloc[[0]].to_csv(tmp_path / "a.tsv", sep="\t", index=False)
-    rows.iloc[[1]].to_csv(tmp_path / "b.tsv", sep="\t", index=False)
-    out = combine_sweeps([tmp_path / "a.tsv", tmp_path / "b.tsv"])
-    assert list(out.columns) == SWEEP_COLUMNS and out["attack"].tolist() == ["fgsm", "pgd"]
-    rows.drop(columns="seed").to_csv(tmp_path / "c.tsv", sep="\t", index=False)
-    with pytest.raises(ValueError, match="columns"):
-        combine_sweeps([tmp_path / "c.tsv"])
-
-
 def test_preservation_table_schema():
     model, data = toy()
     x_all = np.concatenate([data.x_train, data.x_test])
@@ -115,29 +100,6 @@ def test_preservation_table_schema():
     adv = table[(table["attack"] == "pgd") & (table["perturbation"] == "adversarial")].set_index("epsilon")
     assert adv.loc[5.0, "preservation"] < adv.loc[1.5, "preservation"]
     assert adv.loc[1.5, "accuracy_drop"] > 0
-
-
-def selection_table():
-    return pd.DataFrame({
-        "attack": "fgsm", "perturbation": "adversarial",
-        "epsilon": [0.0, 0.1, 0.5, 1.0, 2.0],
-        "preservation": [1.0, 0.9, 0.7, 0.45, 0.3],
-        "accuracy": [0.95, 0.9, 0.6, 0.4, 0.3],
-        "accuracy_drop": [0.0, 0.05, 0.35, 0.55, 0.65],
-    })
-
-
-def test_select_epsilon_rule_fallbacks_and_override():
-    t = selection_table()
-    choice = select_epsilon(t, "fgsm", 0.5, 0.2)
-    assert choice["epsilon"] == 0.5 and choice["rule"].startswith("largest epsilon")
-    assert [g["epsilon"] for g in choice["grid"]] == [0.1, 0.5, 1.0, 2.0]
-    assert select_epsilon(t, "fgsm", 0.4, 0.2)["epsilon"] == 1.0
-    fallback = select_epsilon(t, "fgsm", 0.8, 0.2)
-    assert fallback["epsilon"] == 0.1 and fallback["rule"].startswith("fallback")
-    assert select_epsilon(t, "fgsm", 0.99, 0.2)["epsilon"] == 0.1
-    over = select_epsilon(t, "fgsm", 0.5, 0.2, override=1.2)
-    assert over["epsilon"] == 1.2 and "config" in over["rule"]
 
 
 def test_imbalance_mask_and_experiment():

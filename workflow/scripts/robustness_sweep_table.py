@@ -3,7 +3,7 @@
 import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
 
 from advinterp.io import write_tsv
-from advinterp.robustness import combine_sweeps
+from advinterp.robustness_tables import combine_sweeps
 from advinterp.smk import setup_logging
 
 setup_logging(snakemake)  # noqa: F821

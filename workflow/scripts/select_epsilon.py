@@ -5,7 +5,7 @@ import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
 import pandas as pd
 
 from advinterp.io import write_json
-from advinterp.robustness import select_epsilon
+from advinterp.robustness_tables import select_epsilon
 from advinterp.smk import setup_logging
 
 smk = snakemake  # noqa: F821
