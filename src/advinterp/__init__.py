@@ -30,6 +30,7 @@ __all__ = [
     "io",
     "keygenes",
     "model",
+    "paper",
     "plots",
     "preprocess",
     "robustness",

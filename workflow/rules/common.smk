@@ -132,7 +132,7 @@ def all_outputs():
         outputs += interpretability_outputs(ds)
         if ds in LOADED:
             outputs += biology_outputs(ds)
-    return outputs
+    return outputs + paper_buildable()
 
 
 def preprocess_entry(wildcards):
@@ -414,3 +414,51 @@ def explain_evaluation_parts(wildcards):
         dataset=wildcards.dataset,
         regime=config["interpretability"]["regimes"],
     )
+
+
+# The paper's figures and tables by name (workflow/rules/paper.smk, advinterp.paper).
+from advinterp.paper import ITEMS as PAPER_ITEMS, missing_message, panel_files
+
+PAPER_FIGURES = [
+    n for n, item in PAPER_ITEMS.items() if item.dataset and not item.is_table
+]
+PAPER_TABLES = [n for n, item in PAPER_ITEMS.items() if item.is_table]
+
+
+def paper_title(name):
+    return PAPER_ITEMS[name].title
+
+
+def paper_panels(wildcards):
+    """The workflow figures behind the panels of {figure}: {letters: path}."""
+    return panel_files(wildcards.figure, config["biology"]["regime"])
+
+
+def paper_table_source(name):
+    """The workflow table behind a paper table, without extension."""
+    item = PAPER_ITEMS[name]
+    return f"results/{item.dataset}/{item.table}"
+
+
+def paper_outputs(name):
+    exts = ["tsv", "md"] if PAPER_ITEMS[name].is_table else ["png", "pdf"]
+    return [f"results/paper/{name}.{ext}" for ext in exts] + ["results/paper/index.md"]
+
+
+def paper_target(name):
+    """Input function of the target rule `name` (fig1, table1, ...): its files, or an error
+    naming the config that builds it when this config does not run its dataset."""
+
+    def inputs(wildcards):
+        why = missing_message(name, DATASETS)
+        if why:
+            raise WorkflowError(why)
+        return paper_outputs(name)
+
+    return inputs
+
+
+def paper_buildable():
+    """Everything of the paper that this config can build (target `paper`)."""
+    names = [n for n in PAPER_ITEMS if missing_message(n, DATASETS) is None]
+    return [path for n in names for path in paper_outputs(n)]
