@@ -175,6 +175,8 @@ def _rows(node: dict, root: dict, prefix: str, required: bool, values: dict[str,
         row.append(_yaml_value(value) if found and (not isinstance(value, dict) or value == {}) else "")
     description = _text(node.get("description", ""))
     if "default" in node:  # a schema-level default, where the schema states one
+        if description and not description.endswith((".", "!", "?")):
+            description += "."
         description = f"{description} Schema default: {_yaml_value(node['default'])}.".strip()
     row.append(description)
     rows.append(row)
