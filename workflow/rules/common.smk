@@ -223,6 +223,10 @@ def enrichment_gmt(wildcards):
     gmt = params["gmt"]
     if os.path.isabs(gmt) or os.path.exists(gmt):
         return gmt
+    shipped = os.path.join(str(workflow.basedir), gmt)
+    if os.path.exists(shipped):  # a checkout, or a module from a local path
+        return shipped
+    # a module from a git source: Snakemake's cached copy (a stable path for a tag or commit)
     return workflow.source_path(os.path.join(os.pardir, gmt))
 
 
