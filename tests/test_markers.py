@@ -19,7 +19,7 @@ import torch
 import yaml
 
 from advinterp.adversarial import adversarial_train
-from advinterp.config import adversarial_training_spec, attack_spec, explain_params, train_spec
+from advinterp.config import explain_params
 from advinterp.consensus import consensus
 from advinterp.datasets import load_dataset
 from advinterp.device import seed_everything
@@ -29,7 +29,7 @@ from advinterp.model import split_data, train_classifier
 from advinterp.preprocess import preprocess
 from advinterp.robustness import preservation_table
 from advinterp.robustness_tables import select_epsilon
-from advinterp.specs import Architecture, PreprocessSpec, TrainSpec
+from advinterp.specs import AdversarialTrainingSpec, Architecture, AttackSpec, PreprocessSpec, TrainSpec
 
 # class → its marker set in the shipped GMT, and how many of its markers must be in its top 20
 EXPECTED = {"CD14+ Monocyte": ("PBMC_CLASSICAL_MONOCYTE", 1), "CD19+ B": ("PBMC_B_CELL", 1),
@@ -50,11 +50,14 @@ def ranked(repo):
     # the biology arm's regime, as the workflow makes it: epsilon by the selection rule, then adversarial training
     assert config["biology"]["regime"] == "adv_fgsm"
     rob = config["robustness"]
-    table = preservation_table(model, np.asarray(pre.X), data, ["fgsm"], rob["epsilons"], attack_spec(config),
+    table = preservation_table(model, np.asarray(pre.X), data, ["fgsm"], rob["epsilons"],
+                               AttackSpec.from_config(config["attacks"]),
                                rob["neighbours"], rob["n_pcs"], 0, cpu)
     eps = select_epsilon(table, "fgsm", rob["min_neighbour_preservation"], rob["min_accuracy_drop"])["epsilon"]
     adv = adversarial_train(model, data.x_train, data.y_train, data.x_test, data.y_test, "fgsm", eps,
-                            adversarial_training_spec(config), attack_spec(config), train_spec(config), 0, cpu).model
+                            AdversarialTrainingSpec.from_config(config["adversarial_training"]),
+                            AttackSpec.from_config(config["attacks"]), TrainSpec.from_config(config["training"]), 0,
+                            cpu).model
     cfg = config["interpretability"]
     ranked = {}
     for regime, m in (("standard", model), ("adv_fgsm", adv)):

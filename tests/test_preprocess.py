@@ -142,3 +142,47 @@ def test_log_normalized_input_errors():
         preprocess(zscored, spec, 0)
     with pytest.raises(ValueError, match=r"no gene is left: none are expressed in >= 1000 cells"):
         preprocess(logged, PreprocessSpec(label_key="cell_type", min_cells=1000, values="log_normalized"), 0)
+
+
+def with_zero_cells(sparse=False):
+    """make_counts with cells c0 and c60 (classes a and b) holding counts only in gene0, which fails
+    min_counts: after the gene filter they are zero vectors."""
+    raw = make_counts()
+    x = raw.X.copy()
+    for i in (0, 60):
+        x[i] = 0
+        x[i, 0] = 1
+    assert x[:, 0].sum() < 30
+    return ad.AnnData(sp.csr_matrix(x) if sparse else x, obs=raw.obs, var=raw.var)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_cells_with_zero_counts_after_the_gene_filter_are_dropped_and_counted(caplog, sparse):
+    with caplog.at_level(logging.WARNING):
+        out = preprocess(with_zero_cells(sparse), SPEC, seed=1, source="dataset planted")
+    assert out.n_obs == 198 and not {"c0", "c60"} & set(out.obs_names)
+    assert out.uns["preprocess"]["zero_cells"] == "drop"
+    assert out.uns["preprocess"]["zero_cells_dropped"] == 2 and out.uns["preprocess"]["n_cells_input"] == 200
+    assert "dataset planted: 2 of 200 cells have zero counts after the gene filter" in caplog.text
+    assert "dropping them (preprocess.zero_cells: drop)" in caplog.text
+    assert np.isfinite(out.X).all()
+    assert preprocess(make_counts(), SPEC, seed=1).uns["preprocess"]["zero_cells_dropped"] == 0
+
+
+def test_cells_with_zero_counts_are_an_error_when_asked():
+    spec = PreprocessSpec(label_key="cell_type", min_counts=30, n_hvg=40, test_size=0.25, zero_cells="error")
+    with pytest.raises(ValueError) as info:
+        preprocess(with_zero_cells(), spec, seed=1, source="dataset planted")
+    message = str(info.value)
+    assert message.startswith("dataset planted: 2 of 200 cells have zero counts after the gene filter")
+    assert "preprocess.min_counts" in message and "set preprocess.zero_cells: drop" in message
+    with pytest.raises(ValueError, match=r"preprocess.zero_cells='keep'; use one of \['drop', 'error'\]"):
+        preprocess(make_counts(), PreprocessSpec(zero_cells="keep"), seed=1)
+
+
+def test_dropping_zero_cells_below_min_cells_per_class_is_a_clear_error():
+    # class a has 50 cells; dropping c0 leaves 49, class b (c60) too
+    with pytest.raises(ValueError, match=r"dataset planted: 2 of 200 cells .* leaves classes with fewer than 50 cells "
+                                         r"\(min_cells_per_class\): a \(49 left of 50\), b \(49 left of 50\)"):
+        preprocess(with_zero_cells(), SPEC, seed=1, min_cells_per_class=50, source="dataset planted")
+    assert preprocess(with_zero_cells(), SPEC, seed=1, min_cells_per_class=49).n_obs == 198

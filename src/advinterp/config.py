@@ -1,7 +1,10 @@
-"""Turn the (schema-validated) workflow config into the library's parameter objects.
+"""The workflow config: datasets, checks across keys, and what rules pass as params.
 
-Keeping this translation in one place means a script never picks keys out of the
-config itself, and tests can build the same objects from a plain dict.
+Each parameter object is built from its own section by the spec itself
+(``TrainSpec.from_config(config["training"])``, :mod:`advinterp.specs`); this module adds what
+needs more than one section: a dataset's preprocessing (the ``preprocess`` section with the
+dataset's overrides), the cross-key checks run when the workflow is parsed, and the params that
+leave device batch sizes out.
 """
 
 from __future__ import annotations
@@ -66,13 +69,13 @@ def resolve_datasets(config: dict, registry: dict[str, dict]) -> dict[str, dict]
 def preprocess_spec(config: dict, entry: dict) -> PreprocessSpec:
     """The preprocessing of one dataset: config ``preprocess`` with the entry's overrides,
     its label key and the kind of its values."""
-    pre = {**config["preprocess"], **(entry.get("preprocess") or {})}
-    if pre.get("target_sum") is not None:
-        pre["target_sum"] = float(pre["target_sum"])
-    unknown = sorted(set(pre) - set(PreprocessSpec.__dataclass_fields__))
+    overrides = entry.get("preprocess") or {}
+    # label_key and values are the entry's own keys, not preprocess overrides
+    unknown = sorted(set(overrides) - (set(PreprocessSpec.__dataclass_fields__) - {"label_key", "values"}))
     if unknown:
         raise ValueError(f"unknown preprocess keys {unknown} in a dataset's preprocess overrides")
-    return PreprocessSpec(label_key=entry["label_key"], values=entry.get("values", "counts"), **pre)
+    return PreprocessSpec.from_config({**config["preprocess"], **overrides, "label_key": entry["label_key"],
+                                       "values": entry.get("values", "counts")})
 
 
 def enrichment_params(config: dict, entry: dict) -> dict:
@@ -86,39 +89,6 @@ def enrichment_params(config: dict, entry: dict) -> dict:
     return params
 
 
-def network_spec(config: dict) -> NetworkSpec:
-    net = dict(config["sergio"]["network"])
-    k_min, k_max = net.pop("k_range")
-    return NetworkSpec(k_min=float(k_min), k_max=float(k_max), **net)
-
-
-def simulation_spec(config: dict) -> SimulationSpec:
-    sim = dict(config["sergio"]["simulation"])
-    sim["mr_low_range"] = tuple(float(v) for v in sim["mr_low_range"])
-    sim["mr_high_range"] = tuple(float(v) for v in sim["mr_high_range"])
-    return SimulationSpec(**sim)
-
-
-def architecture(config: dict) -> Architecture:
-    model = config["model"]
-    return Architecture(hidden=tuple(int(h) for h in model["hidden"]),
-                        dropout=tuple(float(p) for p in model["dropout"]))
-
-
-def train_spec(config: dict) -> TrainSpec:
-    return TrainSpec(**config["training"])
-
-
-def attack_spec(config: dict) -> AttackSpec:
-    return AttackSpec(**config["attacks"])
-
-
-def evaluation_spec(config: dict) -> EvaluationSpec:
-    """The strong robustness evaluation (``evaluation``, without its ``sanity`` thresholds)."""
-    ev = {k: v for k, v in config["evaluation"].items() if k != "sanity"}
-    return EvaluationSpec(**{**ev, "attacks": tuple(ev["attacks"])})
-
-
 def evaluation_params(config: dict, sanity: bool = False) -> dict:
     """``evaluation`` as rule params: without ``batch_size`` (device memory only; changing it must
     not rerun jobs) and, unless ``sanity``, without the sanity thresholds (only robustness_sanity
@@ -127,16 +97,8 @@ def evaluation_params(config: dict, sanity: bool = False) -> dict:
 
 
 def with_evaluation_batch(evaluation: dict, full: dict) -> dict:
-    """{"evaluation": rule params} with the config's device batch size put back."""
-    return {"evaluation": {**evaluation, "batch_size": full["evaluation"]["batch_size"]}}
-
-
-def sanity_spec(config: dict) -> SanitySpec:
-    return SanitySpec(**config["evaluation"]["sanity"])
-
-
-def adversarial_training_spec(config: dict) -> AdversarialTrainingSpec:
-    return AdversarialTrainingSpec(**config["adversarial_training"])
+    """The ``evaluation`` section from rule params, with the config's device batch size put back."""
+    return {**evaluation, "batch_size": full["evaluation"]["batch_size"]}
 
 
 def sweep_seeds(config: dict) -> list[int]:
@@ -189,10 +151,10 @@ def check_config(config: dict, datasets: dict[str, dict]) -> None:
     is parsed, so a bad combination fails before any job runs.
     """
     if any(entry.get("source") in SIMULATED_SOURCES for entry in datasets.values()):
-        simulation_spec(config)
+        SimulationSpec.from_config(config["sergio"]["simulation"])
     if "sergio" in config["datasets"]:
-        network_spec(config).check()
-    architecture(config)
+        NetworkSpec.from_config(config["sergio"]["network"]).check()
+    Architecture.from_config(config["model"])
     for name, entry in datasets.items():
         try:
             preprocess_spec(config, entry).check()
@@ -201,11 +163,11 @@ def check_config(config: dict, datasets: dict[str, dict]) -> None:
         except ValueError as err:
             raise ValueError(f"dataset {name!r}: {err}") from None
 
-    train_spec(config)
-    attack_spec(config)
-    evaluation_spec(config)
-    sanity_spec(config)
-    adversarial_training_spec(config)
+    TrainSpec.from_config(config["training"])
+    AttackSpec.from_config(config["attacks"])
+    EvaluationSpec.from_config(config["evaluation"])
+    SanitySpec.from_config(config["evaluation"]["sanity"])
+    AdversarialTrainingSpec.from_config(config["adversarial_training"])
     regimes = {"interpretability.regimes": config["interpretability"]["regimes"],
                "explanation_checks.label_randomisation": config["explanation_checks"]["label_randomisation"],
                "biology.regime": [config["biology"]["regime"]]}

@@ -120,16 +120,55 @@ def zscore_fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, std
 
 
-def preprocess(adata: ad.AnnData, spec: PreprocessSpec, seed: int) -> ad.AnnData:
+def drop_zero_cells(adata: ad.AnnData, spec: PreprocessSpec, gene_filter: str, min_cells_per_class: int = 2,
+                    source: str = "dataset") -> tuple[ad.AnnData, int]:
+    """Cells left with nothing (all zero) by the gene filter: dropped with a logged count
+    (``spec.zero_cells="drop"``) or a ValueError naming ``source``, their number and the setting
+    (``"error"``). Returns the cells kept and the number dropped.
+
+    Dropping may leave a class with fewer than ``min_cells_per_class`` cells (or none): that is
+    an error naming the classes, not a failure of the split downstream.
+    """
+    x = adata.X
+    totals = np.asarray(x.sum(axis=1)).ravel() if sp.issparse(x) else np.asarray(x).sum(axis=1)
+    zero = totals == 0
+    n_zero = int(zero.sum())
+    if not n_zero:
+        return adata, 0
+    where = (f"{n_zero} of {adata.n_obs} cells have zero counts after the gene filter (it keeps genes that "
+             f"{gene_filter})")
+    if spec.zero_cells == "error":
+        raise ValueError(f"{source}: {where}; set preprocess.zero_cells: drop (in the config, or in this dataset's "
+                         f"preprocess overrides) to drop them, or lower the gene filter")
+    labels = adata.obs[spec.label_key].astype(str)
+    before, after = labels.value_counts(), labels[~zero].value_counts()
+    short = {c: int(after.get(c, 0)) for c in before.index if after.get(c, 0) < min_cells_per_class}
+    if short:
+        listing = ", ".join(f"{c} ({n} left of {before[c]})" for c, n in sorted(short.items()))
+        raise ValueError(f"{source}: {where}; dropping them (preprocess.zero_cells: drop) leaves classes with fewer "
+                         f"than {min_cells_per_class} cells (min_cells_per_class): {listing}; lower the gene filter "
+                         f"or remove those cells or classes from the input")
+    log.warning("%s: %s; dropping them (preprocess.zero_cells: drop)", source, where)
+    out = adata[~zero].copy()
+    if hasattr(out.obs[spec.label_key], "cat"):
+        out.obs[spec.label_key] = out.obs[spec.label_key].cat.remove_unused_categories()
+    return out, n_zero
+
+
+def preprocess(adata: ad.AnnData, spec: PreprocessSpec, seed: int, min_cells_per_class: int = 2,
+               source: str = "dataset") -> ad.AnnData:
     """Counts AnnData → model-ready AnnData.
 
     Output: ``X`` z-scored float32 (HVGs only), ``layers['log_normalized']``,
     ``layers['counts']``, ``var['highly_variable']`` and scanpy's HVG statistics,
-    ``var['train_mean']``/``var['train_std']`` (the scaling), ``obs['split']``.
+    ``var['train_mean']``/``var['train_std']`` (the scaling), ``obs['split']``, and
+    ``uns['preprocess']``: the spec, the seed, the gene counts at each step and the number of
+    cells dropped for zero counts after the gene filter (:func:`drop_zero_cells`). ``source``
+    names the dataset in errors and log messages.
     """
     spec.check()
     log_input = spec.values != "counts"
-    check_values(adata, spec.label_key, spec.values)
+    check_values(adata, spec.label_key, spec.values, source)
     adata = adata.copy()
     x = adata.X
     adata.X = sp.csr_matrix(x, dtype=np.float32) if sp.issparse(x) else np.asarray(x, dtype=np.float32)
@@ -145,8 +184,10 @@ def preprocess(adata: ad.AnnData, spec: PreprocessSpec, seed: int) -> ad.AnnData
         sc.pp.filter_genes(adata, min_counts=spec.min_counts)
         gene_filter = f"have >= {spec.min_counts} counts (preprocess.min_counts)"
     if adata.n_vars == 0:
-        raise ValueError(f"no gene is left: none {gene_filter}; lower it or check the input")
+        raise ValueError(f"{source}: no gene is left: none {gene_filter}; lower it or check the input")
     n_genes_filtered = adata.n_vars
+    n_cells_in = adata.n_obs
+    adata, n_zero_cells = drop_zero_cells(adata, spec, gene_filter, min_cells_per_class, source)
     if not log_input:
         sc.pp.normalize_total(adata, target_sum=spec.target_sum)
         sc.pp.log1p(adata)
@@ -178,9 +219,11 @@ def preprocess(adata: ad.AnnData, spec: PreprocessSpec, seed: int) -> ad.AnnData
         "n_genes_input": int(n_genes_in),
         "n_genes_min_counts": int(n_genes_filtered),
         "n_genes_model": int(adata.n_vars),
+        "n_cells_input": int(n_cells_in),
+        "zero_cells_dropped": int(n_zero_cells),
     }
     log.info(
-        "preprocessed %d cells: %d -> %d genes, %d train / %d test",
+        "%s: preprocessed %d cells: %d -> %d genes, %d train / %d test", source,
         adata.n_obs, n_genes_in, adata.n_vars, int((split == "train").sum()), int((split == "test").sum()),
     )
     return adata

@@ -5,19 +5,21 @@ import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
 import anndata as ad
 
 from advinterp.adversarial import regime_metrics
-from advinterp.config import attack_spec, evaluation_spec, with_evaluation_batch
+from advinterp.config import with_evaluation_batch
 from advinterp.device import seed_everything, select_device
 from advinterp.io import read_json, write_json
 from advinterp.model import load_model, split_data
 from advinterp.smk import setup_logging
+from advinterp.specs import AttackSpec, EvaluationSpec
 
 smk = snakemake  # noqa: F821
 log = setup_logging(smk)
 seed_everything(smk.params.seed, threads=smk.threads)
 device = select_device(smk.params.device)
-config = {"attacks": smk.params.attacks, **with_evaluation_batch(smk.params.evaluation, smk.config)}
 metrics = regime_metrics(load_model(smk.input.standard, device)[0], load_model(smk.input.model, device)[0],
                          split_data(ad.read_h5ad(smk.input.data)), read_json(smk.input.training),
-                         attack_spec(config), evaluation_spec(config), smk.params.seed, device)
+                         AttackSpec.from_config(smk.params.attacks),
+                         EvaluationSpec.from_config(with_evaluation_batch(smk.params.evaluation, smk.config)),
+                         smk.params.seed, device)
 log.info("adv_%s: %s", smk.wildcards.attack, {k: v for k, v in metrics.items() if k != "per_class_f1"})
 write_json(metrics, smk.output[0])

@@ -4,12 +4,12 @@ import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
 
 import anndata as ad
 
-from advinterp.config import attack_spec
 from advinterp.model import load_model
 from advinterp.io import read_json
 from advinterp.plots import embedding_panels_figure, save_figure
 from advinterp.robustness import adversarial_embeddings
 from advinterp.smk import setup_logging
+from advinterp.specs import AttackSpec
 
 smk = snakemake  # noqa: F821
 setup_logging(smk)
@@ -19,7 +19,7 @@ selected = read_json(smk.input.epsilon)
 rob = smk.params.robustness
 panels, labels = adversarial_embeddings(
     model, adata, {a: selected[a]["epsilon"] for a in rob["attacks"]}, max(rob["epsilons"]),
-    attack_spec({"attacks": smk.params.attacks}), smk.params.seed, **smk.params.umap,
+    AttackSpec.from_config(smk.params.attacks), smk.params.seed, **smk.params.umap,
 )
 title = f"{smk.wildcards.dataset}: all cells, attacked against the standard model"
 fig = embedding_panels_figure(panels, labels, title)

@@ -9,7 +9,10 @@ from advinterp.io import write_h5ad
 from advinterp.preprocess import preprocess
 from advinterp.smk import setup_logging
 
-setup_logging(snakemake)  # noqa: F821
-spec = preprocess_spec({"preprocess": snakemake.params.preprocess}, snakemake.params.dataset)  # noqa: F821
-adata = preprocess(ad.read_h5ad(snakemake.input[0]), spec, seed=snakemake.params.seed)  # noqa: F821
-write_h5ad(adata, snakemake.output[0])  # noqa: F821
+smk = snakemake  # noqa: F821
+setup_logging(smk)
+spec = preprocess_spec({"preprocess": smk.params.preprocess}, smk.params.dataset)
+# min_cells_per_class (checked when the dataset was loaded) also bounds what dropping zero-count cells may leave
+adata = preprocess(ad.read_h5ad(smk.input[0]), spec, seed=smk.params.seed,
+                   min_cells_per_class=smk.config["min_cells_per_class"], source=f"dataset {smk.wildcards.dataset}")
+write_h5ad(adata, smk.output[0])

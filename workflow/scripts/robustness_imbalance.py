@@ -4,33 +4,26 @@ import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
 
 import anndata as ad
 
-from advinterp.config import (
-    adversarial_training_spec,
-    architecture,
-    attack_spec,
-    evaluation_spec,
-    train_spec,
-    with_evaluation_batch,
-)
+from advinterp.config import with_evaluation_batch
 from advinterp.device import seed_everything, select_device
 from advinterp.io import read_json, write_json, write_tsv
 from advinterp.model import split_data
 from advinterp.robustness import imbalance_experiment
 from advinterp.smk import setup_logging
+from advinterp.specs import AdversarialTrainingSpec, Architecture, AttackSpec, EvaluationSpec, TrainSpec
 
 smk = snakemake  # noqa: F821
 log = setup_logging(smk)
 seed_everything(smk.params.seed, threads=smk.threads)
 device = select_device(smk.params.device)
-config = {k: smk.params[k] for k in ("attacks", "adversarial_training", "training", "model")}
-config |= with_evaluation_batch(smk.params.evaluation, smk.config)
 selected = read_json(smk.input.epsilon)
 epsilons = {attack: selected[attack]["epsilon"] for attack in smk.params.robustness["attacks"]}
 imb = smk.params.imbalance
 table, dropped = imbalance_experiment(
     split_data(ad.read_h5ad(smk.input.data)), epsilons, imb["n_classes"], tuple(imb["drop_fraction"]),
-    architecture(config), train_spec(config), adversarial_training_spec(config), attack_spec(config),
-    smk.params.seed, device, evaluation_spec(config),
+    Architecture.from_config(smk.params.model), TrainSpec.from_config(smk.params.training),
+    AdversarialTrainingSpec.from_config(smk.params.adversarial_training), AttackSpec.from_config(smk.params.attacks),
+    smk.params.seed, device, EvaluationSpec.from_config(with_evaluation_batch(smk.params.evaluation, smk.config)),
 )
 log.info("dropped training-cell fractions: %s", dropped)
 write_tsv(table, smk.output.table)

@@ -5,12 +5,12 @@ import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
 import anndata as ad
 import numpy as np
 
-from advinterp.config import attack_spec
 from advinterp.device import seed_everything, select_device
 from advinterp.io import write_tsv
 from advinterp.model import load_model, split_data
 from advinterp.robustness import preservation_table
 from advinterp.smk import setup_logging
+from advinterp.specs import AttackSpec
 
 smk = snakemake  # noqa: F821
 setup_logging(smk)
@@ -20,6 +20,6 @@ rob = smk.params.robustness
 adata = ad.read_h5ad(smk.input.data)
 model, _ = load_model(smk.input.model, device)
 table = preservation_table(model, np.asarray(adata.X), split_data(adata), rob["attacks"],
-                           [float(e) for e in rob["epsilons"]], attack_spec({"attacks": smk.params.attacks}),
+                           [float(e) for e in rob["epsilons"]], AttackSpec.from_config(smk.params.attacks),
                            rob["neighbours"], rob["n_pcs"], smk.params.seed, device)
 write_tsv(table, smk.output[0])

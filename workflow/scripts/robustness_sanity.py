@@ -7,17 +7,18 @@ from pathlib import Path
 import anndata as ad
 
 from advinterp.attack_sanity import sanity_checks
-from advinterp.config import evaluation_spec, sanity_spec, with_evaluation_batch
+from advinterp.config import with_evaluation_batch
 from advinterp.device import seed_everything, select_device
 from advinterp.io import read_json, write_tsv
 from advinterp.model import load_model, split_data
 from advinterp.smk import setup_logging
+from advinterp.specs import EvaluationSpec, SanitySpec
 
 smk = snakemake  # noqa: F821
 setup_logging(smk)
 seed_everything(smk.params.seed, threads=smk.threads)
 device = select_device(smk.params.device)
-config = with_evaluation_batch(smk.params.evaluation, smk.config)
+evaluation = with_evaluation_batch(smk.params.evaluation, smk.config)
 selected = read_json(smk.input.epsilon)
 models = {Path(path).stem: load_model(path, device)[0] for path in smk.input.models}
 # adv_{attack} is reported at its training epsilon; the standard model at the smallest selected one
@@ -26,6 +27,7 @@ model_epsilon["standard"] = min(choice["epsilon"] for choice in selected.values(
 data = split_data(ad.read_h5ad(smk.input.data))
 table, curves = sanity_checks(models, load_model(smk.input.surrogate, device)[0], data.x_test, data.y_test,
                               [float(e) for e in smk.params.robustness["epsilons"]], model_epsilon,
-                              evaluation_spec(config), sanity_spec(config), smk.params.seed)
+                              EvaluationSpec.from_config(evaluation), SanitySpec.from_config(evaluation["sanity"]),
+                              smk.params.seed)
 write_tsv(table, smk.output.table)
 write_tsv(curves, smk.output.curves)

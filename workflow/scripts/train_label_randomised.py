@@ -4,28 +4,29 @@ import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
 
 import anndata as ad
 
-from advinterp.config import adversarial_training_spec, architecture, attack_spec, train_spec
 from advinterp.device import seed_everything, select_device
 from advinterp.explain_checks import label_randomised_model
 from advinterp.io import read_json, write_tsv
 from advinterp.model import load_model, save_model, split_data
 from advinterp.smk import setup_logging
+from advinterp.specs import AdversarialTrainingSpec, Architecture, AttackSpec, TrainSpec
 
 smk = snakemake  # noqa: F821
 log = setup_logging(smk)
 seed_everything(smk.params.seed, threads=smk.threads)
 device = select_device(smk.params.device)
-config = {k: smk.params[k] for k in ("model", "training", "attacks", "adversarial_training")}
+arch = Architecture.from_config(smk.params.model)
 regime = smk.wildcards.regime
 data = split_data(ad.read_h5ad(smk.input.data))
 extra = {}
 if regime != "standard":
     extra = {"epsilon": read_json(smk.input.epsilon)[regime.removeprefix("adv_")]["epsilon"],
-             "adv_spec": adversarial_training_spec(config), "attack_spec": attack_spec(config),
+             "adv_spec": AdversarialTrainingSpec.from_config(smk.params.adversarial_training),
+             "attack_spec": AttackSpec.from_config(smk.params.attacks),
              "standard": load_model(smk.input.base, device)[0]}
-model, history = label_randomised_model(data, regime, architecture(config), train_spec(config), smk.params.seed,
+model, history = label_randomised_model(data, regime, arch, TrainSpec.from_config(smk.params.training), smk.params.seed,
                                         device, **extra)
 log.info("%s on shuffled labels: last epoch %s", regime, history.iloc[-1].to_dict())
-save_model(smk.output.model, model, data.x_train.shape[1], architecture(config), data.class_names, data.gene_names,
+save_model(smk.output.model, model, data.x_train.shape[1], arch, data.class_names, data.gene_names,
            regime=f"{regime} (shuffled labels)", seed=smk.params.seed)
 write_tsv(history, smk.output.history)

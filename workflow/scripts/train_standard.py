@@ -4,19 +4,19 @@ import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
 
 import anndata as ad
 
-from advinterp.config import architecture, train_spec
 from advinterp.device import seed_everything, select_device
 from advinterp.io import write_json, write_tsv
 from advinterp.model import save_model, train_standard
 from advinterp.smk import setup_logging
+from advinterp.specs import Architecture, TrainSpec
 
 smk = snakemake  # noqa: F821
 log = setup_logging(smk)
 seed_everything(smk.params.seed, threads=smk.threads)
 device = select_device(smk.params.device)
-arch = architecture({"model": smk.params.model})
+arch = Architecture.from_config(smk.params.model)
 adata = ad.read_h5ad(smk.input[0])
-result, metrics, data = train_standard(adata, arch, train_spec({"training": smk.params.training}),
+result, metrics, data = train_standard(adata, arch, TrainSpec.from_config(smk.params.training),
                                        smk.params.seed, device)
 log.info("test accuracy %.4f, macro-F1 %.4f on %s in %.1f s", metrics["accuracy"], metrics["macro_f1"],
          metrics["device"], metrics["seconds"])
