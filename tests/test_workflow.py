@@ -231,7 +231,14 @@ def test_rerun_gives_identical_tables(runs):
 def test_custom_dataset_real_data_arm(runs):
     res = runs[0] / "results/mine"
     pre = ad.read_h5ad(res / "data/preprocessed.h5ad")
-    assert pre.uns["preprocess"]["values"] == "log_normalized" and "counts" not in pre.layers
+    # TPM in, values: normalized: logged once, then the log-normalised path
+    assert pre.uns["preprocess"]["values"] == "normalized" and "counts" not in pre.layers
+    raw = ad.read_h5ad(res / "data/raw.h5ad")
+    logged = np.log1p(raw[pre.obs_names, pre.var_names].X)
+    np.testing.assert_allclose(np.asarray(pre.layers["log_normalized"]), logged, rtol=1e-5)
+    # the cell whose only gene the filter removed is dropped, and the outputs say so
+    assert pre.n_obs == 120 and "cell120" not in pre.obs_names and "RARE1" not in pre.var_names
+    assert pre.uns["preprocess"]["zero_cells_dropped"] == 1 and pre.uns["preprocess"]["zero_cells"] == "drop"
     de = pd.read_csv(res / "de/wilcoxon.tsv", sep="\t")
     assert list(de.columns) == ["class", "gene", "score", "logfoldchange", "pval", "pval_adj", "significant"]
     for cls, markers in MARKERS.items():  # the planted markers are the top DE genes of their class
