@@ -56,8 +56,8 @@ def test_snakedeploy_deployment_runs_the_smoke_test_config(repo, tmp_path):
 
     # Snakemake's git cache of github.com/advinterp/advinterp, as a first run would have filled it
     cache = tmp_path / "cache"
-    git("clone", "--quiet", "--bare", str(origin),
-        str(cache / "snakemake/snakemake/source-cache/snakemake-git-cache/github.com/advinterp/advinterp"), cwd=tmp_path)
+    git_cache = cache / "snakemake/snakemake/source-cache/snakemake-git-cache"
+    git("clone", "--quiet", "--bare", str(origin), str(git_cache / "github.com/advinterp/advinterp"), cwd=tmp_path)
     # the smoke test's config (.test/config) in place of the embedded default
     shutil.copy(origin / ".test/config/config.yaml", deployed / "config/config.yaml")
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CACHE_HOME": str(cache)}

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-
 @dataclass(frozen=True)
 class Panel:
     letters: str  # the paper's panel letter(s) this block shows, e.g. "a-c"
