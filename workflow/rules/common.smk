@@ -450,7 +450,7 @@ def paper_outputs(name):
 
 
 def paper_target(name):
-    """Input function of the target rule `name` (fig1, table1, ...): its files, or an error
+    """Input function of the paper target `name` (fig1, table1, ...): its files, or an error
     naming the config that builds it when this config does not run its dataset."""
 
     def inputs(wildcards):

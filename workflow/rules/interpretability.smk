@@ -60,7 +60,7 @@ rule consensus:
     benchmark:
         "results/benchmarks/{dataset}/consensus.{regime}.tsv"
     conda:
-        "../envs/torch.yaml"
+        "../envs/data.yaml"
     params:
         methods=config["interpretability"]["methods"],
         top_n=top_n_of,
@@ -84,7 +84,7 @@ rule keygene_recovery:
     benchmark:
         "results/benchmarks/{dataset}/keygene_recovery.tsv"
     conda:
-        "../envs/torch.yaml"
+        "../envs/data.yaml"
     params:
         interpretability=without_device_batches(config["interpretability"]),
         seed=config["seed"],

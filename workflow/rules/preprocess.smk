@@ -12,6 +12,7 @@ rule preprocess:
     params:
         preprocess=config["preprocess"],
         dataset=preprocess_entry,
+        min_cells_per_class=config["min_cells_per_class"],
         seed=config["seed"],
     script:
         "../scripts/preprocess.py"

@@ -14,5 +14,5 @@ setup_logging(smk)
 spec = preprocess_spec({"preprocess": smk.params.preprocess}, smk.params.dataset)
 # min_cells_per_class (checked when the dataset was loaded) also bounds what dropping zero-count cells may leave
 adata = preprocess(ad.read_h5ad(smk.input[0]), spec, seed=smk.params.seed,
-                   min_cells_per_class=smk.config["min_cells_per_class"], source=f"dataset {smk.wildcards.dataset}")
+                   min_cells_per_class=smk.params.min_cells_per_class, source=f"dataset {smk.wildcards.dataset}")
 write_h5ad(adata, smk.output[0])
