@@ -23,13 +23,13 @@ from advinterp.specs import (
     TrainSpec,
 )
 
-REGISTRY_PATH = "resources/datasets.yaml"
 # sources of simulated datasets: known key genes, synthetic gene names (no real-data arm)
 SIMULATED_SOURCES = ("simulated", "sergio_network")
 
 
-def load_registry(path: str = REGISTRY_PATH) -> dict[str, dict]:
-    """The dataset registry: name → entry (see workflow/schemas/dataset.schema.yaml)."""
+def load_registry(path: str) -> dict[str, dict]:
+    """The dataset registry (workflow/resources/datasets.yaml): name → entry (see
+    workflow/schemas/dataset.schema.yaml)."""
     import yaml
 
     with open(path) as fh:
@@ -45,7 +45,7 @@ def resolve_datasets(config: dict, registry: dict[str, dict]) -> dict[str, dict]
     custom = config.get("custom_datasets") or {}
     clash = sorted(set(custom) & set(registry))
     if clash:
-        raise ValueError(f"custom_datasets {clash} reuse registry names (resources/datasets.yaml); rename them")
+        raise ValueError(f"custom_datasets {clash} reuse registry names (workflow/resources/datasets.yaml); rename them")
     out = {}
     for name in config["datasets"]:
         if name in custom:

@@ -64,7 +64,7 @@ def check_expected(adata: ad.AnnData, entry: dict, name: str) -> None:
     label_key = entry["label_key"]
     if "n_cells" in entry and adata.n_obs != entry["n_cells"]:
         raise ValueError(f"dataset {name}: {adata.n_obs} cells, the registry expects {entry['n_cells']}; "
-                         f"the file is not the published one (check resources/datasets.yaml)")
+                         f"the file is not the published one (check workflow/resources/datasets.yaml)")
     if "labels" in entry:
         found = set(adata.obs[label_key].dropna().astype(str))
         if found != set(entry["labels"]):

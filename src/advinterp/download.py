@@ -102,7 +102,7 @@ def download(name: str, url: str, dest: str | Path, sha256: str | None = None,
         except urllib.error.HTTPError as err:
             if 400 <= err.code < 500:  # the request itself is wrong: no retry
                 raise DownloadError(f"dataset {name}: {url} answered HTTP {err.code} ({err.reason}); check the "
-                                    f"URL in resources/datasets.yaml, or put the file at {dest}") from None
+                                    f"URL in workflow/resources/datasets.yaml, or put the file at {dest}") from None
             raise
 
     with atomic_path(dest) as tmp:  # renamed onto dest only if the block succeeds
