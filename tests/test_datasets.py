@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
-from advinterp.datasets import load_pbmc68k, recover_counts
+from advinterp.datasets import load_pbmc68k, read_mtx_dataset, recover_counts
 
 
 def test_recover_counts_inverts_log_normalisation_and_flags_other_data():
@@ -144,3 +145,44 @@ def test_load_dataset_log_normalized_values(tmp_path):
     assert out.uns["dataset"]["values"] == "log_normalized"
     with pytest.raises(ValueError, match="non-integer values .* but values: counts expects integer counts"):
         load_dataset("mine", _entry(), _write(adata, tmp_path, "b.h5ad"), min_cells_per_class=3)
+
+
+def _mtx_files(tmp_path, genes_by_cells=True):
+    import gzip
+
+    import pandas as pd
+    import scipy.io
+
+    counts = sp.random(5, 4, density=0.5, format="coo", random_state=1, data_rvs=lambda n: np.arange(1, n + 1))
+    matrix = tmp_path / "m.mtx.gz"
+    with gzip.open(matrix, "wb") as fh:
+        scipy.io.mmwrite(fh, counts if genes_by_cells else counts.T)
+    pd.DataFrame({"cellid": [f"c{i}" for i in range(4)], "celltype": ["a", "b", "a", "b"],
+                  "nGene": [1, 2, 3, 4]}).rename(columns={"cellid": ""}).to_csv(tmp_path / "meta.csv", index=False)
+    pd.DataFrame({"x": ["G1", "G2", "G3", "G4", "G5"]}).to_csv(tmp_path / "genes.csv", index=False)
+    return matrix, tmp_path / "meta.csv", tmp_path / "genes.csv", counts.toarray()
+
+
+@pytest.mark.parametrize("genes_by_cells", [True, False])
+def test_read_mtx_dataset_either_orientation(tmp_path, genes_by_cells):
+    matrix, meta, genes, dense = _mtx_files(tmp_path, genes_by_cells)
+    adata = read_mtx_dataset(str(matrix), str(meta), str(genes))
+    assert adata.shape == (4, 5) and sp.issparse(adata.X)
+    np.testing.assert_array_equal(adata.X.toarray(), dense.T)
+    assert list(adata.obs_names) == ["c0", "c1", "c2", "c3"] and list(adata.var_names) == ["G1", "G2", "G3", "G4", "G5"]
+    assert adata.obs["celltype"].tolist() == ["a", "b", "a", "b"] and adata.obs["nGene"].tolist() == [1, 2, 3, 4]
+
+
+def test_read_mtx_dataset_errors_name_the_files(tmp_path):
+    import pandas as pd
+
+    matrix, meta, genes, _ = _mtx_files(tmp_path)
+    pd.DataFrame({"x": ["G1", "G2"]}).to_csv(tmp_path / "short.csv", index=False)
+    expected = r"m\.mtx\.gz is 5 × 4, but .*meta\.csv lists 4 cells and .*short\.csv 2 genes"
+    with pytest.raises(ValueError, match=expected):
+        read_mtx_dataset(str(matrix), str(meta), str(tmp_path / "short.csv"))
+    with pytest.raises(ValueError, match=r"genes\.csv has no column 'symbol'"):
+        read_mtx_dataset(str(matrix), str(meta), str(genes), gene_column="symbol")
+    (tmp_path / "bad.mtx").write_text("not a matrix")
+    with pytest.raises(ValueError, match=r"bad\.mtx is not a readable Matrix Market file"):
+        read_mtx_dataset(str(tmp_path / "bad.mtx"), str(meta), str(genes))

@@ -44,6 +44,37 @@ def load_pbmc68k() -> ad.AnnData:
     return out
 
 
+def read_mtx_dataset(matrix: str, obs_csv: str, var_csv: str, gene_column: str = "x") -> ad.AnnData:
+    """A dataset published as a Matrix Market file plus two CSVs (e.g. GSE124872, the SingleCellNet
+    lung query): ``matrix`` (.mtx or .mtx.gz, genes × cells or cells × genes: the orientation is
+    read off the two tables), ``obs_csv`` (one row per cell, its first column the cell id) and
+    ``var_csv`` (one row per gene, the names in ``gene_column``). Counts stay sparse (CSR).
+    """
+    import pandas as pd
+    import scipy.io
+
+    try:
+        x = scipy.io.mmread(matrix)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{matrix} is not a readable Matrix Market file ({type(err).__name__}: {err})") from None
+    obs = pd.read_csv(obs_csv)
+    obs = obs.set_index(obs.columns[0])
+    obs.index = obs.index.astype(str)
+    genes = pd.read_csv(var_csv)
+    if gene_column not in genes.columns:
+        raise ValueError(f"{var_csv} has no column {gene_column!r} with the gene names; columns: {list(genes.columns)}")
+    names = genes[gene_column].astype(str)
+    shape = (len(obs), len(names))
+    if x.shape == shape[::-1]:
+        x = x.T
+    elif x.shape != shape:
+        raise ValueError(f"{matrix} is {x.shape[0]} × {x.shape[1]}, but {obs_csv} lists {len(obs)} cells and "
+                         f"{var_csv} {len(names)} genes; the three files do not belong together")
+    out = ad.AnnData(X=sp.csr_matrix(x), obs=obs, var=pd.DataFrame(index=pd.Index(names.to_numpy(), name=None)))
+    out.var_names_make_unique()
+    return out
+
+
 def read_source(entry: dict, path: str | None) -> ad.AnnData:
     """The dataset's AnnData as stored: scanpy's pbmc68k, a downloaded .h5ad/.loom, or the user's .h5ad."""
     source = entry.get("source", "path")
