@@ -65,7 +65,18 @@ def test_registry_entries_are_valid(repo):
     assert {"sergio", "pbmc68k", "hippocampus", "pancreas"} <= set(registry)
     for name, entry in registry.items():
         validate(copy.deepcopy(entry), str(repo / "workflow/schemas/dataset.schema.yaml"))
-        assert (entry["source"] == "url") == ("url" in entry), name
+        # a download has one URL, or three files (format: mtx)
+        downloaded = entry["source"] == "url"
+        assert downloaded == ("url" in entry or "files" in entry), name
+        assert ("files" in entry) == (entry.get("format") == "mtx"), name
+
+
+def test_mtx_dataset_needs_its_files(repo):
+    entry = {"source": "url", "format": "mtx", "label_key": "celltype", "organism": "mmusculus", "values": "counts"}
+    with pytest.raises(WorkflowError):
+        validate(copy.deepcopy(entry), str(repo / "workflow/schemas/dataset.schema.yaml"))
+    entry["files"] = {"matrix": "https://x/m.mtx.gz", "obs": "https://x/o.csv", "var": "https://x/v.csv"}
+    validate(copy.deepcopy(entry), str(repo / "workflow/schemas/dataset.schema.yaml"))
 
 
 def test_dataset_names_and_custom_paths_are_checked(repo, default, tmp_path):

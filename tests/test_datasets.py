@@ -186,3 +186,15 @@ def test_read_mtx_dataset_errors_name_the_files(tmp_path):
     (tmp_path / "bad.mtx").write_text("not a matrix")
     with pytest.raises(ValueError, match=r"bad\.mtx is not a readable Matrix Market file"):
         read_mtx_dataset(str(tmp_path / "bad.mtx"), str(meta), str(genes))
+
+
+def test_cell_filter_keeps_cells_reaching_the_minimum_and_names_a_missing_column():
+    import anndata as ad
+    import pandas as pd
+
+    from advinterp.datasets import apply_cell_filter
+
+    adata = ad.AnnData(np.ones((4, 2)), obs=pd.DataFrame({"nGene": [100, 500, 501, 499]}, index=list("abcd")))
+    assert list(apply_cell_filter(adata, {"nGene": 500}, "dataset q").obs_names) == ["b", "c"]
+    with pytest.raises(ValueError, match=r"dataset q: cell_filter names obs column 'nUMI'"):
+        apply_cell_filter(adata, {"nUMI": 1}, "dataset q")

@@ -349,3 +349,33 @@ def test_every_gpu_rule_is_a_gpu_job_of_the_slurm_profile(repo):
                   if m.group(1) in gpu_rules}
     profile = yaml.safe_load((repo / "profiles/slurm/config.yaml").read_text())
     assert gpu_rules and gpu_rules == {r for r, res in profile["set-resources"].items() if res.get("gpu")}
+
+
+def test_mtx_dataset_placed_by_hand_loads_with_its_cell_filter(repo, tmp_path):
+    """lung_query (Matrix Market + two CSVs): files put at resources/data/ (the offline route the
+    download message names) are used as they are; the registry's cell_filter (nGene >= 500) and
+    cell count (4,240) are applied and checked."""
+    import gzip
+
+    import scipy.io
+    import scipy.sparse as sp
+
+    workdir = deploy(repo, tmp_path / "mtx", config="config/config.yaml")
+    rng = np.random.default_rng(0)
+    n_cells, n_genes = 4300, 12
+    counts = sp.random(n_genes, n_cells, density=0.3, format="coo", random_state=1,
+                       data_rvs=lambda n: rng.integers(1, 20, n))  # genes × cells, as GSE124872
+    data = workdir / "resources/data"
+    data.mkdir(parents=True)
+    with gzip.open(data / "lung_query.matrix.mtx.gz", "wb") as fh:
+        scipy.io.mmwrite(fh, counts)
+    n_gene = np.where(np.arange(n_cells) < 4240, 600, 100)
+    pd.DataFrame({"": [f"cell{i}" for i in range(n_cells)], "celltype": rng.choice(["B_cells", "Club_cells"], n_cells),
+                  "nGene": n_gene}).to_csv(data / "lung_query.obs.csv", index=False)
+    pd.DataFrame({"x": [f"Gene{j}" for j in range(n_genes)]}).to_csv(data / "lung_query.var.csv", index=False)
+    proc = snakemake(repo, workdir, "results/lung_query/data/raw.h5ad", "--config", "datasets=[lung_query]")
+    assert "download_dataset" not in proc.stdout + proc.stderr.split("Job stats:")[1].split("total")[0]
+    raw = ad.read_h5ad(workdir / "results/lung_query/data/raw.h5ad")
+    assert raw.shape == (4240, n_genes) and raw.obs_names[-1] == "cell4239"
+    np.testing.assert_array_equal(raw.X.toarray(), counts.toarray().T[:4240])
+    assert set(raw.obs["celltype"]) == {"B_cells", "Club_cells"}

@@ -45,7 +45,8 @@ def resolve_datasets(config: dict, registry: dict[str, dict]) -> dict[str, dict]
     custom = config.get("custom_datasets") or {}
     clash = sorted(set(custom) & set(registry))
     if clash:
-        raise ValueError(f"custom_datasets {clash} reuse registry names (workflow/resources/datasets.yaml); rename them")
+        raise ValueError(f"custom_datasets {clash} reuse registry names (workflow/resources/datasets.yaml); "
+                         f"rename them")
     out = {}
     for name in config["datasets"]:
         if name in custom:

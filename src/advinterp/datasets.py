@@ -75,12 +75,16 @@ def read_mtx_dataset(matrix: str, obs_csv: str, var_csv: str, gene_column: str =
     return out
 
 
-def read_source(entry: dict, path: str | None) -> ad.AnnData:
-    """The dataset's AnnData as stored: scanpy's pbmc68k, a downloaded .h5ad/.loom, or the user's .h5ad."""
+def read_source(entry: dict, path: str | list[str] | None) -> ad.AnnData:
+    """The dataset's AnnData as stored: scanpy's pbmc68k, a downloaded .h5ad/.loom or Matrix Market
+    dataset (``path`` = its matrix, cell table and gene table), or the user's .h5ad."""
     source = entry.get("source", "path")
     if source == "scanpy":
         return load_pbmc68k()
     fmt = entry.get("format") or ("loom" if str(path).endswith(".loom") else "h5ad")
+    if fmt == "mtx":
+        matrix, obs, var = path
+        return read_mtx_dataset(matrix, obs, var, gene_column=entry.get("gene_column", "x"))
     try:
         if fmt == "loom":
             return ad.read_loom(path, sparse=True)
@@ -104,7 +108,18 @@ def check_expected(adata: ad.AnnData, entry: dict, name: str) -> None:
                              f"unexpected: {sorted(found - set(entry['labels']))})")
 
 
-def load_dataset(name: str, entry: dict, path: str | None, min_cells_per_class: int,
+def apply_cell_filter(adata: ad.AnnData, cell_filter: dict, source: str) -> ad.AnnData:
+    """Cells whose obs columns reach the registry's minimums (e.g. ``{"nGene": 500}``)."""
+    keep = np.ones(adata.n_obs, dtype=bool)
+    for column, minimum in cell_filter.items():
+        if column not in adata.obs:
+            raise ValueError(f"{source}: cell_filter names obs column {column!r}, which the data do not have; "
+                             f"columns: {list(adata.obs.columns)}")
+        keep &= adata.obs[column].to_numpy() >= minimum
+    return adata[keep].copy()
+
+
+def load_dataset(name: str, entry: dict, path: str | list[str] | None, min_cells_per_class: int,
                  small_classes: str = "error") -> ad.AnnData:
     """A dataset ready for :func:`advinterp.preprocess.preprocess`, checked before any heavy work.
 
@@ -113,7 +128,7 @@ def load_dataset(name: str, entry: dict, path: str | None, min_cells_per_class: 
     log-normalised: finite, non-negative, on a log scale), at least two classes,
     duplicate genes, the registry's cell count and labels, and classes smaller than
     ``min_cells_per_class`` (an error, or dropped with a warning). The result records its
-    provenance in ``uns['dataset']``.
+    provenance in ``uns['dataset']``. The registry's ``cell_filter`` is applied first.
     """
     from advinterp.preprocess import check_values, enforce_min_cells, require_label_key
 
@@ -124,6 +139,8 @@ def load_dataset(name: str, entry: dict, path: str | None, min_cells_per_class: 
         raise ValueError(f"{source}: {err}") from None
     label_key = entry["label_key"]
     require_label_key(raw, label_key, source)
+    if entry.get("cell_filter"):
+        raw = apply_cell_filter(raw, entry["cell_filter"], source)
     layer = entry.get("counts_layer")
     if layer and layer not in raw.layers:
         raise ValueError(f"{source}: counts_layer {layer!r} is not a layer; available: {list(raw.layers)}")

@@ -147,9 +147,16 @@ def preprocess_entry(wildcards):
     )
 
 
+MTX_FILES = {"matrix": "matrix.mtx.gz", "obs": "obs.csv", "var": "var.csv"}
+
+
 def download_path(ds):
-    """Where a downloaded dataset is kept (git-ignored)."""
-    return f"resources/data/{ds}.{DATASET_ENTRIES[ds]['format']}"
+    """Where a downloaded dataset is kept (git-ignored): one file, or a mtx dataset's three
+    (matrix, obs, var)."""
+    fmt = DATASET_ENTRIES[ds]["format"]
+    if fmt == "mtx":
+        return [f"resources/data/{ds}.{ext}" for ext in MTX_FILES.values()]
+    return f"resources/data/{ds}.{fmt}"
 
 
 def network_file(kind):
@@ -172,12 +179,15 @@ def download_url(wildcards):
     entry = DATASET_ENTRIES[wildcards.dataset]
     if entry["source"] == "sergio_network":
         return entry["network"][wildcards.ext.removesuffix(".txt")]
+    if entry["format"] == "mtx":
+        role = {ext: role for role, ext in MTX_FILES.items()}[wildcards.ext]
+        return entry["files"][role]
     return entry["url"]
 
 
 def download_sha256(wildcards):
     entry = DATASET_ENTRIES[wildcards.dataset]
-    if entry["source"] == "sergio_network":
+    if entry["source"] == "sergio_network" or entry["format"] == "mtx":
         return None  # recorded in resources/checksums.tsv by the first download
     return entry.get("sha256")
 
@@ -242,6 +252,8 @@ def load_entry(wildcards):
         "counts_layer",
         "n_cells",
         "labels",
+        "gene_column",
+        "cell_filter",
     ]
     return {k: entry[k] for k in keys if k in entry}
 

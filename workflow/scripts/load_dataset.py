@@ -8,6 +8,6 @@ from advinterp.smk import setup_logging
 
 smk = snakemake  # noqa: F821
 setup_logging(smk)
-adata = load_dataset(smk.wildcards.dataset, smk.params.entry, smk.input[0] if smk.input else None,
+adata = load_dataset(smk.wildcards.dataset, smk.params.entry, list(smk.input) if len(smk.input) > 1 else (smk.input[0] if smk.input else None),
                      min_cells_per_class=smk.params.min_cells_per_class, small_classes=smk.params.small_classes)
 write_h5ad(adata, smk.output[0])
