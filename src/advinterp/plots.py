@@ -356,3 +356,58 @@ def enrichment_dotplot_figure(table: pd.DataFrame, title: str, max_terms: int = 
         ax.legend(bbox_to_anchor=(1.02, 1), loc="upper left", fontsize=8)
     ax.set_title(title)
     return fig
+
+
+# ------------------------------------------------------------- established annotators (Fig. 5)
+def annotator_precision_recall_figure(table: pd.DataFrame, epsilon: float, title: str) -> plt.Figure:
+    """Fig. 5a,b: per-class precision and recall of an annotator on its query, clean (a) and under
+    attack at ``epsilon`` (b, one row per attack space), from ``annotator/precision_recall.tsv``
+    (columns ``model, attack_space, epsilon, class, precision, recall, support``)."""
+    query = table[table["model"] == "query"]
+    rows = [("clean", query[query["epsilon"] == 0])]
+    for space in sorted(set(query["attack_space"]) - {"none"}):
+        sub = query[(query["attack_space"] == space) & np.isclose(query["epsilon"], epsilon)]
+        if len(sub):
+            rows.append((f"FGSM in {space} space, ε = {epsilon:g}", sub))
+    order = rows[0][1].sort_values("support", ascending=False)["class"].tolist()
+    fig, axes = plt.subplots(len(rows), 1, figsize=(max(6.0, 0.55 * len(order) + 2), 3.4 * len(rows)),
+                             sharex=True, squeeze=False)
+    for ax, (label, sub) in zip(axes[:, 0], rows, strict=True):
+        long = sub.melt(id_vars="class", value_vars=["precision", "recall"], var_name="metric", value_name="value")
+        sns.barplot(data=long, x="class", y="value", hue="metric", order=order, ax=ax)
+        ax.set_title(label)
+        ax.set_ylim(0, 1.02)
+        ax.set_ylabel("")
+        ax.legend(loc="upper right", fontsize=8, frameon=False)
+    support = rows[0][1].set_index("class")["support"]
+    axes[-1][0].set_xticks(range(len(order)))
+    axes[-1][0].set_xticklabels([f"{c} (n={support[c]})" for c in order], rotation=60, ha="right", fontsize=8)
+    axes[-1][0].set_xlabel("cell type (query cells)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def annotator_f1_figure(table: pd.DataFrame, epsilon: float, title: str) -> plt.Figure:
+    """Fig. 5c: per-class F1, clean and under each attack at ``epsilon``, one heatmap row per
+    (model, condition), from ``annotator/f1.tsv`` (columns ``model, attack, epsilon, class, f1, support``)."""
+    classes = table[table["epsilon"] == 0].drop_duplicates("class").sort_values("class")["class"].tolist()
+    rows = {}
+    for model in dict.fromkeys(table["model"]):
+        sub = table[table["model"] == model]
+        clean = sub[sub["epsilon"] == 0].drop_duplicates("class").set_index("class")["f1"]
+        rows[f"{model}: clean"] = clean
+        for attack in sorted(set(sub["attack"]) - {"none"}):
+            hit = sub[(sub["attack"] == attack) & np.isclose(sub["epsilon"], epsilon)].set_index("class")["f1"]
+            if len(hit):
+                rows[f"{model}: {attack.upper()} ε = {epsilon:g}"] = hit
+    grid = pd.DataFrame(rows).T.reindex(columns=classes)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.18 * len(classes) + 3), 0.5 * len(grid) + 2.2))
+    sns.heatmap(grid, vmin=0, vmax=1, cmap="viridis", cbar_kws={"label": "F1"}, ax=ax,
+                xticklabels=True, yticklabels=True)
+    ax.set_xlabel("cell type")
+    ax.set_ylabel("")
+    ax.tick_params(axis="x", labelsize=6)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
