@@ -36,6 +36,7 @@ __all__ = [
     "robustness",
     "robustness_tables",
     "simulate",
+    "singlecellnet",
     "smk",
     "specs",
 ]
