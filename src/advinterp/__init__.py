@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 # source (library_dir() in workflow/rules/common.smk); tests/test_layout.py checks the list is complete.
 __all__ = [
     "adversarial",
+    "allen",
     "attack_sanity",
     "attacks",
     "autoattack",
