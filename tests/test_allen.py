@@ -1,4 +1,5 @@
-"""advinterp.allen: the Allen human MTG zip reader, Le et al.'s preprocessing and MLP, F1 under attack."""
+"""advinterp.allen_data and advinterp.allen_mlp: the Allen human MTG zip reader, Le et al.'s preprocessing and MLP,
+F1 under attack."""
 
 import tracemalloc
 import zipfile
@@ -11,23 +12,25 @@ import scipy.sparse as sp
 import torch
 from sklearn.metrics import f1_score
 
-from advinterp.allen import (
-    HISTORY_COLUMNS,
+from advinterp.allen_data import (
     PUBLISHED,
+    encode_labels,
+    preprocess_allen,
+    read_allen_zip,
+    sparse_column_medians,
+    split_stratified,
+)
+from advinterp.allen_mlp import (
+    HISTORY_COLUMNS,
     AllenAdversarialSpec,
     AllenMLP,
     AllenMLPSpec,
     attacked_f1,
-    encode_labels,
     evaluate_allen,
     f1_per_class,
     f1_sweep,
     load_allen_model,
-    preprocess_allen,
-    read_allen_zip,
     save_allen_model,
-    sparse_column_medians,
-    split_stratified,
     train_allen_mlp,
 )
 

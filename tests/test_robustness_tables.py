@@ -9,7 +9,8 @@ import pytest
 from advinterp.robustness_tables import SWEEP_COLUMNS, combine_sweeps, select_epsilon
 
 # Modules that the light environment (workflow/envs/data.yaml) imports: none may pull in torch.
-TORCH_FREE = ["advinterp.robustness_tables", "advinterp.consensus", "advinterp.keygenes", "advinterp.config"]
+TORCH_FREE = ["advinterp.robustness_tables", "advinterp.consensus", "advinterp.keygenes", "advinterp.config",
+              "advinterp.allen_data", "advinterp.datasets"]
 
 
 @pytest.mark.parametrize("module", TORCH_FREE)

@@ -11,7 +11,8 @@ __version__ = "0.1.0"
 # source (library_dir() in workflow/rules/common.smk); tests/test_layout.py checks the list is complete.
 __all__ = [
     "adversarial",
-    "allen",
+    "allen_data",
+    "allen_mlp",
     "attack_sanity",
     "attacks",
     "autoattack",
