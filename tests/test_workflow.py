@@ -379,3 +379,18 @@ def test_mtx_dataset_placed_by_hand_loads_with_its_cell_filter(repo, tmp_path):
     assert raw.shape == (4240, n_genes) and raw.obs_names[-1] == "cell4239"
     np.testing.assert_array_equal(raw.X.toarray(), counts.toarray().T[:4240])
     assert set(raw.obs["celltype"]) == {"B_cells", "Club_cells"}
+
+
+def test_allen_zip_placed_by_hand_loads_in_chunks(repo, tmp_path):
+    """allen_mtg (the Allen zip of exon and intron CSVs): a stand-in of the published size in cells
+    (15,928 nuclei: 75 clusters' worth replaced by 3, plus 325 "no class"), put at resources/data/."""
+    from test_allen import allen_tables, write_zip
+
+    workdir = deploy(repo, tmp_path / "allen", config="config/config.yaml")
+    (workdir / "resources/data").mkdir(parents=True)
+    t = allen_tables(n_genes=4, n_per_cluster=5201, n_no_class=325)
+    write_zip(workdir / "resources/data/allen_mtg.zip", t)
+    snakemake(repo, workdir, "results/allen_mtg/data/raw.h5ad", "--config", "datasets=[allen_mtg]")
+    raw = ad.read_h5ad(workdir / "results/allen_mtg/data/raw.h5ad")
+    assert raw.shape == (15928, 4) and (raw.obs["cluster"] == "no class").sum() == 325
+    np.testing.assert_array_equal(raw.X.toarray(), (t["exon"] + t["intron"]).T)

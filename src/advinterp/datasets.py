@@ -76,8 +76,8 @@ def read_mtx_dataset(matrix: str, obs_csv: str, var_csv: str, gene_column: str =
 
 
 def read_source(entry: dict, path: str | list[str] | None) -> ad.AnnData:
-    """The dataset's AnnData as stored: scanpy's pbmc68k, a downloaded .h5ad/.loom or Matrix Market
-    dataset (``path`` = its matrix, cell table and gene table), or the user's .h5ad."""
+    """The dataset's AnnData as stored: scanpy's pbmc68k, a downloaded .h5ad/.loom, Matrix Market
+    dataset (``path`` = its matrix, cell table and gene table) or Allen zip, or the user's .h5ad."""
     source = entry.get("source", "path")
     if source == "scanpy":
         return load_pbmc68k()
@@ -85,6 +85,10 @@ def read_source(entry: dict, path: str | list[str] | None) -> ad.AnnData:
     if fmt == "mtx":
         matrix, obs, var = path
         return read_mtx_dataset(matrix, obs, var, gene_column=entry.get("gene_column", "x"))
+    if fmt == "allen_zip":
+        from advinterp.allen_data import read_allen_zip
+
+        return read_allen_zip(path)
     try:
         if fmt == "loom":
             return ad.read_loom(path, sparse=True)

@@ -156,7 +156,7 @@ def download_path(ds):
     fmt = DATASET_ENTRIES[ds]["format"]
     if fmt == "mtx":
         return [f"resources/data/{ds}.{ext}" for ext in MTX_FILES.values()]
-    return f"resources/data/{ds}.{fmt}"
+    return f"resources/data/{ds}.{'zip' if fmt == 'allen_zip' else fmt}"
 
 
 def network_file(kind):

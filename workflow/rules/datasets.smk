@@ -18,7 +18,7 @@ rule download_dataset:
         "results/benchmarks/{dataset}/download_dataset.{ext}.tsv"
     wildcard_constraints:
         dataset=constraint_matching(DOWNLOADED),
-        ext="h5ad|loom|matrix\\.mtx\\.gz|obs\\.csv|var\\.csv|interactions\\.txt|regulators\\.txt",
+        ext="h5ad|loom|zip|matrix\\.mtx\\.gz|obs\\.csv|var\\.csv|interactions\\.txt|regulators\\.txt",
     retries: 0
     conda:
         "../envs/data.yaml"
