@@ -176,7 +176,11 @@ def parse_rules(path: Path, known: dict[str, Rule] | None = None) -> list[Rule]:
 
 @cache
 def all_rules() -> tuple[Rule, ...]:
-    files = [REPO / "workflow" / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]
+    # in the Snakefile's include order: `use rule a as b` needs a defined before
+    snakefile = REPO / "workflow" / "Snakefile"
+    included = re.findall(r'^include: "(rules/[\w.]+)"', snakefile.read_text(), flags=re.M)
+    files = [snakefile, *(REPO / "workflow" / path for path in included)]
+    assert set(files[1:]) == set((REPO / "workflow" / "rules").glob("*.smk")), "a rules file the Snakefile misses"
     known: dict[str, Rule] = {}
     for f in files:
         known.update({rule.name: rule for rule in parse_rules(f, known)})

@@ -394,3 +394,44 @@ def test_allen_zip_placed_by_hand_loads_in_chunks(repo, tmp_path):
     raw = ad.read_h5ad(workdir / "results/allen_mtg/data/raw.h5ad")
     assert raw.shape == (15928, 4) and (raw.obs["cluster"] == "no class").sum() == 325
     np.testing.assert_array_equal(raw.X.toarray(), (t["exon"] + t["intron"]).T)
+
+
+def test_allen_mlp_arm_end_to_end(repo, tmp_path):
+    """Fig. 5c's arm on a stand-in Allen zip (published cell count, 3 clusters with planted genes):
+    Le et al.'s preprocessing and split, their MLP, the ε rule on its preservation table, adversarial
+    training, per-class F1 clean and attacked, the figure."""
+    import json
+
+    from test_allen import allen_tables, write_zip
+
+    workdir = deploy(repo, tmp_path / "allen_arm", config="config/config.yaml")
+    (workdir / "resources/data").mkdir(parents=True)
+    t = allen_tables(n_genes=12, n_per_cluster=5201, n_no_class=325, seed=1)
+    clusters = t["meta"]["cluster"].to_numpy()
+    for g, cluster in enumerate(["Exc L2 LAMP5", "Inh L1 SST", "Astro L1-6 FGFR3"]):
+        t["exon"][g, clusters == cluster] += 40  # a marker gene per cluster
+    write_zip(workdir / "resources/data/allen_mtg.zip", t)
+    config = yaml.safe_load((workdir / "config/config.yaml").read_text())
+    config["allen_mlp"]["datasets"] = ["allen_mtg"]
+    config["allen_mlp"]["network"]["max_epochs"] = 3
+    config["allen_mlp"]["epsilons"] = [0, 0.5, 2.0]
+    (workdir / "config/config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    planned = snakemake(repo, workdir, "-n").stdout  # the default target includes the arm
+    assert "rule plot_allen_f1:" in planned and "results/allen_mtg/annotator/f1.tsv" in planned
+    assert "results/allen_mtg/data/preprocessed.h5ad" not in planned  # loaded for this arm only
+    snakemake(repo, workdir, "results/allen_mtg/figures/annotator_f1.png")
+
+    res = workdir / "results/allen_mtg"
+    data = ad.read_h5ad(res / "annotator/data.h5ad")
+    assert data.n_obs == 15603 and data.uns["allen_preprocess"]["n_no_class"] == 325
+    assert data.obs["split"].value_counts().to_dict() == {"train": 9361, "val": 3121, "test": 3121}
+    selected = json.loads((res / "annotator/selected_epsilon.json").read_text())
+    assert set(selected) == {"fgsm", "pgd"} and selected["fgsm"]["epsilon"] in (0.5, 2.0)
+    f1 = pd.read_csv(res / "annotator/f1.tsv", sep="\t")
+    assert list(f1.columns) == ["model", "attack", "epsilon", "class", "f1", "support"]
+    assert set(f1["model"]) == {"standard", "adversarial"} and set(f1["attack"]) == {"none", "fgsm", "pgd"}
+    assert set(f1["class"]) == {"Exc L2 LAMP5", "Inh L1 SST", "Astro L1-6 FGFR3"}
+    clean = f1[(f1["model"] == "standard") & (f1["attack"] == "none")]
+    attacked = f1[(f1["model"] == "standard") & (f1["attack"] == "pgd") & (f1["epsilon"] == 2.0)]
+    assert clean["f1"].min() > 0.9 and attacked["f1"].mean() < clean["f1"].mean()
+    assert Image.open(res / "figures/annotator_f1.png").size[0] > 100

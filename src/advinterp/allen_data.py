@@ -356,3 +356,23 @@ def split_stratified(labels, fractions: tuple[float, float, float] = (0.6, 0.2, 
     val, test = train_test_split(held, test_size=test_f / (val_f + test_f), stratify=labels[held],
                                  random_state=seed)
     return np.sort(train), np.sort(val), np.sort(test)
+
+
+SPLITS = ("train", "val", "test")
+
+
+def annotator_data(adata: ad.AnnData, fractions: tuple[float, float, float] = (0.6, 0.2, 0.2), seed: int = 314,
+                   cluster_key: str = "cluster") -> ad.AnnData:
+    """Le et al.'s input to their MLP: :func:`preprocess_allen`, then their stratified split
+    (:func:`split_stratified`) in ``obs['split']`` (``train``/``val``/``test``), recorded in
+    ``uns['allen_split']``."""
+    out = preprocess_allen(adata, cluster_key=cluster_key)
+    parts = split_stratified(out.obs[cluster_key].astype(str).to_numpy(), tuple(fractions), seed)
+    split = np.empty(out.n_obs, dtype=object)
+    for name, index in zip(SPLITS, parts, strict=True):
+        split[index] = name
+    out.obs["split"] = pd.Categorical(split, categories=list(SPLITS))
+    out.uns["allen_split"] = {"fractions": [float(f) for f in fractions], "seed": int(seed),
+                              "cluster_key": cluster_key, **{name: int(len(i)) for name, i in zip(SPLITS, parts,
+                                                                                                  strict=True)}}
+    return out

@@ -306,3 +306,52 @@ def f1_sweep(model: nn.Module, x, y, class_names: list[str], attacks: list[str],
                 table = attacked_f1(model, x, y, class_names, name, float(eps), spec, seed)
                 tables.append(table.assign(attack=name, epsilon=float(eps)))
     return pd.concat(tables, ignore_index=True)[["attack", "epsilon", *F1_COLUMNS]]
+
+
+# --- the arm on an annotator_data AnnData (workflow rules) ------------------------------------------------
+
+def split_arrays(adata) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str]]:
+    """``{split: (x dense float32, y codes)}`` for train/val/test of
+    :func:`advinterp.allen_data.annotator_data`'s output, and the class names (sorted)."""
+    from advinterp.allen_data import SPLITS, encode_labels
+
+    codes, names = encode_labels(adata.obs[adata.uns["allen_split"]["cluster_key"]].astype(str).to_numpy())
+    x = adata.X.toarray() if sp.issparse(adata.X) else np.asarray(adata.X)
+    x = x.astype(np.float32, copy=False)
+    split = adata.obs["split"].to_numpy()
+    return {name: (x[split == name], codes[split == name]) for name in SPLITS}, names
+
+
+def train_on_data(adata, spec: AllenMLPSpec, seed: int, device, adversarial: AllenAdversarialSpec | None = None
+                  ) -> tuple[AllenMLP, pd.DataFrame, list[str]]:
+    """Le et al.'s MLP trained on the train split, early-stopped on the validation split; the
+    class names come with it."""
+    arrays, names = split_arrays(adata)
+    model, history = train_allen_mlp(*arrays["train"], *arrays["val"], spec=spec, seed=seed, device=device,
+                                     adversarial=adversarial, n_classes=len(names))
+    return model, history, names
+
+
+def preservation_on_data(model: nn.Module, adata, attacks: list[str], epsilons: list[float], attack_spec: AttackSpec,
+                         k: int, n_pcs: int, seed: int, device) -> pd.DataFrame:
+    """The structure-preservation table of :func:`advinterp.robustness.preservation_table` for this
+    model on its test split (PCA fitted on all cells), the input of the ε rule."""
+    from advinterp.model import SplitData
+    from advinterp.robustness import preservation_table
+
+    arrays, names = split_arrays(adata)
+    x_all = np.concatenate([arrays[s][0] for s in arrays])
+    data = SplitData(*arrays["train"], *arrays["test"], class_names=names, gene_names=list(adata.var_names))
+    return preservation_table(model, x_all, data, attacks, epsilons, attack_spec, k, n_pcs, seed, device)
+
+
+def f1_table(models: dict[str, nn.Module], adata, attacks: list[str], epsilons: list[float],
+             attack_spec: AttackSpec | None = None, seed: int = 0) -> pd.DataFrame:
+    """``annotator/f1.tsv``: columns ``model, attack, epsilon, class, f1, support`` on the test split,
+    clean (``attack`` none, ε 0) and under every white-box attack at every ε > 0, each attack crafted
+    against the model it is evaluated on."""
+    arrays, names = split_arrays(adata)
+    x, y = arrays["test"]
+    tables = [f1_sweep(model, x, y, names, attacks, [e for e in epsilons if e > 0], attack_spec, seed)
+              .assign(model=name) for name, model in models.items()]
+    return pd.concat(tables, ignore_index=True)[["model", "attack", "epsilon", "class", "f1", "support"]]

@@ -37,7 +37,9 @@ def load_registry(path: str) -> dict[str, dict]:
 
 
 def resolve_datasets(config: dict, registry: dict[str, dict]) -> dict[str, dict]:
-    """Entries of the config's ``datasets``: registry entries, or ``custom_datasets`` (``source: path``).
+    """Entries of the config's ``datasets``: registry entries, or ``custom_datasets`` (``source: path``);
+    then the registry entries the Allen MLP arm runs on (``allen_mlp.datasets``), loaded by the same
+    rules but not analysed by the main arms unless also in ``datasets``.
 
     Errors name the offending dataset and say what to do: an unknown name lists the known
     ones; a custom name may not shadow a registry one; a custom ``path`` must exist.
@@ -48,7 +50,13 @@ def resolve_datasets(config: dict, registry: dict[str, dict]) -> dict[str, dict]
         raise ValueError(f"custom_datasets {clash} reuse registry names (workflow/resources/datasets.yaml); "
                          f"rename them")
     out = {}
-    for name in config["datasets"]:
+    allen = list(config.get("allen_mlp", {}).get("datasets", []))
+    for name in allen:
+        fmt = registry.get(name, {}).get("format")
+        if fmt != "allen_zip":
+            raise ValueError(f"allen_mlp.datasets names {name!r}, which is not an Allen zip dataset of the registry "
+                             f"(format: allen_zip; e.g. allen_mtg)")
+    for name in dict.fromkeys([*config["datasets"], *allen]):
         if name in custom:
             entry = {"source": "path", **custom[name]}
             if entry["source"] != "path":
@@ -156,7 +164,10 @@ def check_config(config: dict, datasets: dict[str, dict]) -> None:
     if "sergio" in config["datasets"]:
         NetworkSpec.from_config(config["sergio"]["network"]).check()
     Architecture.from_config(config["model"])
+    allen_only = set(config.get("allen_mlp", {}).get("datasets", [])) - set(config["datasets"])
     for name, entry in datasets.items():
+        if name in allen_only:  # only loaded, for the Allen MLP arm
+            continue
         try:
             preprocess_spec(config, entry).check()
             if entry.get("source") not in SIMULATED_SOURCES:  # synthetic genes: no enrichment

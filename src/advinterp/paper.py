@@ -78,8 +78,9 @@ ITEMS: dict[str, PaperItem] = {
         Panel("f-g", "enrichment of the consensus genes (pooled over cell types)", *ENRICHMENT),
     )),
     "fig5": PaperItem("fig5", "Established cell-type annotators under attack", None, unavailable=(
-        "fig5 (SingleCellNet on mouse lung, the Allen MTG MLP under FGSM) is not built by this version of the "
-        "workflow: its datasets and models are issue #13; no config runs it yet")),
+        "fig5 is not composed yet: panel c (the Allen MTG MLP under attack) is built by the allen_mlp arm "
+        "(config/paper.yaml: results/allen_mtg/figures/annotator_f1.png), panels a-b (SingleCellNet on mouse "
+        "lung) are not in the DAG yet (issue #13)")),
     "table1": PaperItem("table1", "Genes predicted as important per cell type, mouse hippocampus", "hippocampus",
                         table="tables/top_genes"),
     "table2": PaperItem("table2", "Gene candidates per cell type, developing mouse pancreas", "pancreas",

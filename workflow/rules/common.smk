@@ -89,11 +89,14 @@ DATASET_ENTRIES = canonical(DATASET_ENTRIES)
 
 
 DATASETS = list(config["datasets"])
+# the Allen MLP arm's datasets (paper Fig. 5c): loaded like the others, analysed only by that arm
+ALLEN_DATASETS = list(config["allen_mlp"]["datasets"])
 
 
 def datasets_with_source(*sources):
-    """The selected datasets with one of these sources (registry key `source`)."""
-    return [ds for ds in DATASETS if DATASET_ENTRIES[ds]["source"] in sources]
+    """The datasets of this run (the main arms' and the Allen MLP arm's) with one of these
+    sources (registry key `source`)."""
+    return [ds for ds in DATASET_ENTRIES if DATASET_ENTRIES[ds]["source"] in sources]
 
 
 def constraint_matching(names):
@@ -132,7 +135,31 @@ def all_outputs():
         outputs += interpretability_outputs(ds)
         if ds in LOADED:
             outputs += biology_outputs(ds)
+    for ds in ALLEN_DATASETS:
+        outputs += allen_outputs(ds)
     return outputs + paper_buildable()
+
+
+def allen_selection_rule():
+    """The ε rule's settings for the Allen MLP arm: the main arm's thresholds, this arm's attacks,
+    and allen_mlp.adversarial.epsilon as the override of its attack."""
+    adversarial = config["allen_mlp"]["adversarial"]
+    return {
+        **config["robustness"],
+        "attacks": config["allen_mlp"]["attacks"],
+        "epsilon": {
+            attack: adversarial["epsilon"] if attack == adversarial["attack"] else None
+            for attack in config["allen_mlp"]["attacks"]
+        },
+    }
+
+
+def allen_outputs(ds):
+    """The Allen MLP arm's targets (paper Fig. 5c) on one Allen zip dataset."""
+    return [
+        f"results/{ds}/annotator/f1.tsv",
+        f"results/{ds}/figures/annotator_f1.png",
+    ]
 
 
 def preprocess_entry(wildcards):

@@ -8,6 +8,8 @@ from advinterp.smk import setup_logging
 
 smk = snakemake  # noqa: F821
 setup_logging(smk)
-adata = load_dataset(smk.wildcards.dataset, smk.params.entry, list(smk.input) if len(smk.input) > 1 else (smk.input[0] if smk.input else None),
+# no input (scanpy ships it), one file, or a mtx dataset's three (matrix, obs, var)
+path = list(smk.input) if len(smk.input) > 1 else (smk.input[0] if smk.input else None)
+adata = load_dataset(smk.wildcards.dataset, smk.params.entry, path,
                      min_cells_per_class=smk.params.min_cells_per_class, small_classes=smk.params.small_classes)
 write_h5ad(adata, smk.output[0])
