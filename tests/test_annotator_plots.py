@@ -18,7 +18,7 @@ def _pr_table():
 def test_precision_recall_figure_rows_are_clean_then_each_attack_space():
     fig = annotator_precision_recall_figure(_pr_table(), 0.1, "lung")
     titles = [ax.get_title() for ax in fig.axes]
-    assert titles == ["clean", "FGSM in expression space, ε = 0.1", "FGSM in pairs space, ε = 0.1"]
+    assert titles == ["clean (query cells)", "FGSM in expression space, ε = 0.1", "FGSM in pairs space, ε = 0.1"]
     labels = [t.get_text() for t in fig.axes[-1].get_xticklabels()]
     assert labels == ["stromal cell (n=50)", "B cell (n=30)"]  # by support
 
@@ -35,3 +35,10 @@ def test_f1_figure_has_one_row_per_model_and_condition():
         "standard: clean", "standard: FGSM ε = 0.5", "standard: PGD ε = 0.5",
         "adversarial: clean", "adversarial: FGSM ε = 0.5", "adversarial: PGD ε = 0.5"]
     assert [t.get_text() for t in heat.get_xticklabels()] == ["Astro", "L2/3 IT", "Pvalb"]
+
+
+def test_precision_recall_figure_falls_back_to_held_out_cells_and_takes_an_epsilon_per_space():
+    table = _pr_table()
+    table = table[table["model"] != "query"]
+    fig = annotator_precision_recall_figure(table, {"pairs": 0.3, "expression": 0.1}, "lung")
+    assert [ax.get_title() for ax in fig.axes] == ["clean (held-out reference cells)"]  # no attacked rows there

@@ -5,6 +5,7 @@ decision values, the attacks in pair-feature and (BPDA) expression space, and pr
 import copy
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
@@ -392,3 +393,56 @@ def test_precision_recall_equals_classification_report():
         assert row.recall == pytest.approx(report[row._1]["recall"])
         assert row.support == report[row._1]["support"]
     assert table.set_index("class").loc["c", "precision"] == 0 and table.loc[0, "precision"] == pytest.approx(1 / 3)
+
+
+def test_read_label_map_checks_its_columns_and_duplicates(tmp_path):
+    from advinterp.singlecellnet import read_label_map
+
+    path = tmp_path / "map.tsv"
+    path.write_text("query_label\treference_class\nB_cells\tB cell\nClub_cells\tepithelial cell\n")
+    assert read_label_map(str(path)) == {"B_cells": "B cell", "Club_cells": "epithelial cell"}
+    assert read_label_map(None) is None
+    path.write_text("label\tclass\nB_cells\tB cell\n")
+    with pytest.raises(ValueError, match="needs columns query_label, reference_class"):
+        read_label_map(str(path))
+    path.write_text("query_label\treference_class\nB_cells\tB cell\nB_cells\tT cell\n")
+    with pytest.raises(ValueError, match=r"mapped more than once: \['B_cells'\]"):
+        read_label_map(str(path))
+
+
+def test_evaluate_annotator_reports_held_out_query_and_unmapped_labels():
+    import anndata as ad
+
+    from advinterp.singlecellnet import evaluate_annotator
+
+    rng = np.random.default_rng(0)
+    genes = [f"g{j}" for j in range(24)]
+
+    def counts(labels):
+        x = rng.poisson(2.0, (len(labels), len(genes))).astype(float)
+        for k, cls in enumerate(["a", "b", "c"]):
+            x[np.asarray(labels) == cls, 3 * k:3 * k + 3] += 20
+        return x
+
+    ref_labels = rng.choice(["a", "b", "c"], 400)
+    reference = ad.AnnData(counts(ref_labels), obs=pd.DataFrame({"t": ref_labels}), var=pd.DataFrame(index=genes))
+    q_labels = rng.choice(["A", "B", "C", "junk"], 200)
+    truth = {"A": "a", "B": "b", "C": "c", "junk": "a"}
+    query = ad.AnnData(counts([truth[x] for x in q_labels])[:, 2:], obs=pd.DataFrame({"ct": q_labels}),
+                       var=pd.DataFrame(index=genes[2:]))  # two reference genes missing from the query
+    spec = scn.SCNSpec(n_train_per_class=50, limit_to_hvg=False, n_top_genes=4, n_top_pairs=8, n_rand=20)
+    table, composition, summary = evaluate_annotator(
+        reference, query, "t", "ct", spec, {"pairs": [0, 0.4], "expression": [1.5]}, seed=1,
+        label_map={"A": "a", "B": "b", "C": "c", "D": "d"}, device="cpu")
+    assert summary["n_common_genes"] == 22 and summary["n_reference_train"] == 150
+    assert summary["unmapped_query_labels"] == {"junk": int((q_labels == "junk").sum())}
+    assert set(table["model"]) == {"reference_held_out", "query"}
+    assert set(zip(table["attack_space"], table["epsilon"], strict=True)) == {("none", 0.0), ("pairs", 0.4),
+                                                                             ("expression", 1.5)}
+    query_clean = table[(table["model"] == "query") & (table["attack_space"] == "none")]
+    assert query_clean["support"].sum() == int((q_labels != "junk").sum()) and query_clean["recall"].min() > 0.9
+    for space in ["pairs", "expression"]:
+        attacked = table[(table["model"] == "query") & (table["attack_space"] == space)]
+        assert attacked["recall"].mean() < query_clean["recall"].mean()
+    clean_comp = composition[composition["attack_space"] == "none"]
+    assert clean_comp["n_cells"].sum() == 200 and set(clean_comp["query_label"]) == {"A", "B", "C", "junk"}

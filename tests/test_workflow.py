@@ -435,3 +435,69 @@ def test_allen_mlp_arm_end_to_end(repo, tmp_path):
     attacked = f1[(f1["model"] == "standard") & (f1["attack"] == "pgd") & (f1["epsilon"] == 2.0)]
     assert clean["f1"].min() > 0.9 and attacked["f1"].mean() < clean["f1"].mean()
     assert Image.open(res / "figures/annotator_f1.png").size[0] > 100
+
+
+def test_singlecellnet_arm_end_to_end(repo, tmp_path):
+    """Fig. 5a,b's arm on stand-ins of the pySCN tutorial's files (published cell counts: a 14,813-cell
+    reference .h5ad, a query of Matrix Market + CSVs with 4,240 cells at nGene >= 500), three planted
+    cell types, a label map that leaves one query label unmapped."""
+    import gzip
+    import json
+
+    import scipy.io
+    import scipy.sparse as sp
+
+    workdir = deploy(repo, tmp_path / "scn", config="config/config.yaml")
+    data = workdir / "resources/data"
+    data.mkdir(parents=True)
+    rng = np.random.default_rng(5)
+    genes = [f"Gene{j}" for j in range(30)]
+    types = ["B cell", "stromal cell", "epithelial cell"]
+
+    def counts(labels):
+        x = rng.poisson(2.0, (len(labels), len(genes)))
+        for k, cell_type in enumerate(types):
+            x[np.asarray(labels) == cell_type, 3 * k:3 * k + 3] += 25  # three marker genes per type
+        return x
+
+    ref_labels = rng.choice(types, 14813)
+    ad.AnnData(sp.csr_matrix(counts(ref_labels).astype(np.float32)), obs=pd.DataFrame(
+        {"cell_ontology_class": ref_labels}, index=[f"r{i}" for i in range(14813)]),
+        var=pd.DataFrame(index=genes)).write_h5ad(data / "lung_reference.h5ad")
+    query_types = rng.choice(["B_cells", "Interstitial_Fibroblast", "Type_2_pneumocytes", "low_quality_cells"], 4300)
+    as_reference = {"B_cells": "B cell", "Interstitial_Fibroblast": "stromal cell",
+                    "Type_2_pneumocytes": "epithelial cell", "low_quality_cells": "none"}
+    q = counts([as_reference[t] for t in query_types])[:, ::-1]  # the query's genes in another order
+    with gzip.open(data / "lung_query.matrix.mtx.gz", "wb") as fh:
+        scipy.io.mmwrite(fh, sp.coo_matrix(q.T))  # genes × cells, as GSE124872
+    pd.DataFrame({"": [f"q{i}" for i in range(4300)], "celltype": query_types,
+                  "nGene": np.where(np.arange(4300) < 4240, 800, 100)}).to_csv(data / "lung_query.obs.csv", index=False)
+    pd.DataFrame({"x": genes[::-1]}).to_csv(data / "lung_query.var.csv", index=False)
+    (workdir / "labels.tsv").write_text("query_label\treference_class\nB_cells\tB cell\n"
+                                        "Interstitial_Fibroblast\tstromal cell\nType_2_pneumocytes\tepithelial cell\n")
+    config = yaml.safe_load((workdir / "config/config.yaml").read_text())
+    scn = config["singlecellnet"]
+    scn["runs"] = {"lung": {"reference": "lung_reference", "query": "lung_query", "labels": "labels.tsv"}}
+    scn["model"].update(limit_to_hvg=False, n_top_genes=5, n_top_pairs=10)
+    scn["epsilons"] = {"pairs": [0, 0.3], "expression": [0, 2.0]}
+    scn["marked"] = {"pairs": 0.3, "expression": 2.0}
+    (workdir / "config/config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    snakemake(repo, workdir, "results/lung/figures/annotator_precision_recall.png")
+
+    res = workdir / "results/lung/annotator"
+    table = pd.read_csv(res / "precision_recall.tsv", sep="\t")
+    assert list(table.columns) == ["model", "attack_space", "epsilon", "class", "precision", "recall", "support"]
+    assert set(table["model"]) == {"reference_held_out", "query"}
+    assert set(zip(table["attack_space"], table["epsilon"], strict=True)) == {("none", 0), ("pairs", 0.3),
+                                                                             ("expression", 2.0)}
+    clean = table[(table["model"] == "query") & (table["attack_space"] == "none")]
+    assert clean["recall"].min() > 0.9 and clean["support"].sum() < 4240  # low_quality_cells: unmapped
+    attacked = table[(table["model"] == "query") & (table["attack_space"] == "pairs")]
+    assert attacked["recall"].mean() < clean["recall"].mean()
+    summary = json.loads((res / "summary.json").read_text())
+    assert summary["n_common_genes"] == 30 and summary["n_query_cells"] == 4240
+    assert summary["n_reference_train"] == 600 and set(summary["unmapped_query_labels"]) == {"low_quality_cells"}
+    composition = pd.read_csv(res / "query_composition.tsv", sep="\t")
+    assert set(composition["query_label"]) == set(as_reference)
+    assert composition[composition["attack_space"] == "none"]["n_cells"].sum() == 4240
+    assert Image.open(workdir / "results/lung/figures/annotator_precision_recall.png").size[0] > 100

@@ -52,7 +52,7 @@ class AllenMLPSpec:
     weights are kept. ``split``: train/validation/test fractions (stratified).
     """
 
-    SECTION: ClassVar[tuple[str, ...]] = ("allen_mlp",)
+    SECTION: ClassVar[tuple[str, ...]] = ("allen_mlp", "network")
 
     hidden: tuple[int, ...] = (100, 100, 100)
     l2: float = 1e-5

@@ -38,8 +38,9 @@ def load_registry(path: str) -> dict[str, dict]:
 
 def resolve_datasets(config: dict, registry: dict[str, dict]) -> dict[str, dict]:
     """Entries of the config's ``datasets``: registry entries, or ``custom_datasets`` (``source: path``);
-    then the registry entries the Allen MLP arm runs on (``allen_mlp.datasets``), loaded by the same
-    rules but not analysed by the main arms unless also in ``datasets``.
+    then the registry entries the annotator arms run on (``allen_mlp.datasets``, the references and
+    queries of ``singlecellnet.runs``), loaded by the same rules but not analysed by the main arms
+    unless also in ``datasets``.
 
     Errors name the offending dataset and say what to do: an unknown name lists the known
     ones; a custom name may not shadow a registry one; a custom ``path`` must exist.
@@ -56,7 +57,12 @@ def resolve_datasets(config: dict, registry: dict[str, dict]) -> dict[str, dict]
         if fmt != "allen_zip":
             raise ValueError(f"allen_mlp.datasets names {name!r}, which is not an Allen zip dataset of the registry "
                              f"(format: allen_zip; e.g. allen_mtg)")
-    for name in dict.fromkeys([*config["datasets"], *allen]):
+    scn = [name for run in config.get("singlecellnet", {}).get("runs", {}).values()
+           for name in (run["reference"], run["query"])]
+    unknown = sorted(set(scn) - set(registry) - set(custom))
+    if unknown:
+        raise ValueError(f"singlecellnet.runs names unknown datasets {unknown}; known: {sorted(registry)}")
+    for name in dict.fromkeys([*config["datasets"], *allen, *scn]):
         if name in custom:
             entry = {"source": "path", **custom[name]}
             if entry["source"] != "path":
@@ -164,9 +170,11 @@ def check_config(config: dict, datasets: dict[str, dict]) -> None:
     if "sergio" in config["datasets"]:
         NetworkSpec.from_config(config["sergio"]["network"]).check()
     Architecture.from_config(config["model"])
-    allen_only = set(config.get("allen_mlp", {}).get("datasets", [])) - set(config["datasets"])
+    arm_only = {*config.get("allen_mlp", {}).get("datasets", []),
+                *(name for run in config.get("singlecellnet", {}).get("runs", {}).values()
+                  for name in (run["reference"], run["query"]))} - set(config["datasets"])
     for name, entry in datasets.items():
-        if name in allen_only:  # only loaded, for the Allen MLP arm
+        if name in arm_only:  # only loaded, for the annotator arms (Fig. 5)
             continue
         try:
             preprocess_spec(config, entry).check()

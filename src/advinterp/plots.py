@@ -359,16 +359,22 @@ def enrichment_dotplot_figure(table: pd.DataFrame, title: str, max_terms: int = 
 
 
 # ------------------------------------------------------------- established annotators (Fig. 5)
-def annotator_precision_recall_figure(table: pd.DataFrame, epsilon: float, title: str) -> plt.Figure:
-    """Fig. 5a,b: per-class precision and recall of an annotator on its query, clean (a) and under
-    attack at ``epsilon`` (b, one row per attack space), from ``annotator/precision_recall.tsv``
-    (columns ``model, attack_space, epsilon, class, precision, recall, support``)."""
-    query = table[table["model"] == "query"]
-    rows = [("clean", query[query["epsilon"] == 0])]
+def annotator_precision_recall_figure(table: pd.DataFrame, epsilon: float | dict[str, float],
+                                      title: str) -> plt.Figure:
+    """Fig. 5a,b: per-class precision and recall of an annotator on its query (on the reference's
+    held-out cells when the table has no query rows), clean (a) and under attack at ``epsilon`` (b,
+    one row per attack space; a dict gives each space its own ε), from
+    ``annotator/precision_recall.tsv`` (columns ``model, attack_space, epsilon, class, precision,
+    recall, support``)."""
+    model = "query" if (table["model"] == "query").any() else "reference_held_out"
+    query = table[table["model"] == model]
+    where = "query cells" if model == "query" else "held-out reference cells"
+    rows = [(f"clean ({where})", query[query["epsilon"] == 0])]
     for space in sorted(set(query["attack_space"]) - {"none"}):
-        sub = query[(query["attack_space"] == space) & np.isclose(query["epsilon"], epsilon)]
+        eps = epsilon[space] if isinstance(epsilon, dict) else epsilon
+        sub = query[(query["attack_space"] == space) & np.isclose(query["epsilon"], eps)]
         if len(sub):
-            rows.append((f"FGSM in {space} space, ε = {epsilon:g}", sub))
+            rows.append((f"FGSM in {space} space, ε = {eps:g}", sub))
     order = rows[0][1].sort_values("support", ascending=False)["class"].tolist()
     fig, axes = plt.subplots(len(rows), 1, figsize=(max(6.0, 0.55 * len(order) + 2), 3.4 * len(rows)),
                              sharex=True, squeeze=False)
@@ -382,7 +388,7 @@ def annotator_precision_recall_figure(table: pd.DataFrame, epsilon: float, title
     support = rows[0][1].set_index("class")["support"]
     axes[-1][0].set_xticks(range(len(order)))
     axes[-1][0].set_xticklabels([f"{c} (n={support[c]})" for c in order], rotation=60, ha="right", fontsize=8)
-    axes[-1][0].set_xlabel("cell type (query cells)")
+    axes[-1][0].set_xlabel(f"cell type ({where})")
     fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -78,7 +78,7 @@ class SCNSpec:
     a time.
     """
 
-    SECTION: ClassVar[tuple[str, ...]] = ("singlecellnet",)
+    SECTION: ClassVar[tuple[str, ...]] = ("singlecellnet", "model")
 
     n_train_per_class: int = 200
     cells_reserved: int = 3
@@ -696,3 +696,93 @@ def precision_recall(y_true, y_pred, classes) -> pd.DataFrame:
     return pd.DataFrame({"class": classes, "precision": p, "recall": r, "support": s.astype(int)},
                         columns=PRECISION_RECALL_COLUMNS)
 
+
+
+# --- the arm: a reference, a query, attacks (paper Fig. 5a, b) ------------------------------------------
+
+ANNOTATOR_COLUMNS = ["model", "attack_space", "epsilon", "class", "precision", "recall", "support"]
+COMPOSITION_COLUMNS = ["attack_space", "epsilon", "query_label", "predicted", "n_cells"]
+ATTACK_SPACES = ("pairs", "expression")
+
+
+def _attacked_predictions(model: SCNModel, e: np.ndarray, y, space: str, eps: float, device: str) -> np.ndarray:
+    """Labels after FGSM at ``eps`` in ``space`` (``none``: clean) against labels ``y``."""
+    if space == "none" or eps == 0:
+        return predict_logcpm(model, e)
+    if space == "pairs":
+        return predict_pairs(model, fgsm_pairs(model, pair_transform(e, model.pairs), y, eps, device))
+    return predict_logcpm(model, fgsm_bpda(model, e, y, eps, device=device))
+
+
+def evaluate_annotator(reference, query, reference_key: str, query_key: str, spec: SCNSpec | None,
+                       epsilons: dict[str, list[float]], seed: int = 0, label_map: dict[str, str] | None = None,
+                       device: str = "auto") -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """SingleCellNet trained on ``reference`` and applied to ``query`` (AnnDatas of counts), clean and
+    under white-box FGSM in each space of ``epsilons`` (``pairs``: the SVM's own input, ε in feature
+    units; ``expression``: log1p-CPM through BPDA) at each ε.
+
+    As in the pySCN tutorial, both are first limited to their common genes. Returns
+
+    * ``annotator/precision_recall.tsv`` (:data:`ANNOTATOR_COLUMNS`): per-class precision and recall on
+      the reference's held-out cells (``model`` ``reference_held_out``; attacks against their true
+      labels) and, with a ``label_map`` (query label → reference class), on the query's mapped cells
+      (``model`` ``query``; attacks against the mapped labels);
+    * ``annotator/query_composition.tsv`` (:data:`COMPOSITION_COLUMNS`): how many query cells of each
+      query label get each predicted class, clean and attacked. Query cells without a mapped label are
+      attacked against the model's own clean prediction (what ART does when no labels are given);
+    * a summary (gene and cell counts, unmapped query labels with their cell counts).
+    """
+    spec = spec or SCNSpec()
+    common = reference.var_names.intersection(query.var_names, sort=False)
+    if len(common) == 0:
+        raise ValueError("the reference and the query share no gene names")
+    ref_labels = reference.obs[reference_key].astype(str).to_numpy()
+    model, train_idx, held = fit_reference(reference[:, common].X, ref_labels, list(common), spec, seed)
+    classes = [c for c in model.classes if c != "rand"]
+    e_ref = align_genes(log1p_cpm(reference[held][:, common].X), list(common), model.genes)[0]
+    y_ref = ref_labels[held]
+    e_q = align_genes(log1p_cpm(query[:, common].X), list(common), model.genes)[0]
+    q_labels = query.obs[query_key].astype(str).to_numpy()
+    clean_q = predict_logcpm(model, e_q)
+    mapped = np.array([label_map.get(lab) if label_map else None for lab in q_labels], dtype=object)
+    has_map = np.array([m is not None and m in classes for m in mapped])
+    y_q = np.where(has_map, mapped, clean_q).astype(str)
+
+    conditions = [("none", 0.0)] + [(space, float(eps)) for space in ATTACK_SPACES
+                                    for eps in epsilons.get(space, []) if eps > 0]
+    tables, composition = [], []
+    for space, eps in conditions:
+        pred = _attacked_predictions(model, e_ref, y_ref, space, eps, device)
+        tables.append(precision_recall(y_ref, pred, classes).assign(model="reference_held_out", attack_space=space,
+                                                                     epsilon=eps))
+        pred_q = _attacked_predictions(model, e_q, y_q, space, eps, device)
+        if has_map.any():
+            tables.append(precision_recall(y_q[has_map], pred_q[has_map], classes)
+                          .assign(model="query", attack_space=space, epsilon=eps))
+        counts = pd.crosstab(pd.Series(q_labels, name="query_label"), pd.Series(pred_q, name="predicted"))
+        composition.append(counts.stack().rename("n_cells").reset_index().query("n_cells > 0")
+                           .assign(attack_space=space, epsilon=eps))
+    summary = {
+        "n_common_genes": int(len(common)), "n_reference_cells": int(reference.n_obs),
+        "n_reference_train": int(len(train_idx)), "n_reference_held_out": int(len(held)),
+        "n_query_cells": int(query.n_obs), "n_query_mapped": int(has_map.sum()),
+        "classes": classes, "n_pairs": int(len(model.pairs)),
+        "unmapped_query_labels": pd.Series(q_labels[~has_map]).value_counts().to_dict(),
+    }
+    return (pd.concat(tables, ignore_index=True)[ANNOTATOR_COLUMNS],
+            pd.concat(composition, ignore_index=True)[COMPOSITION_COLUMNS], summary)
+
+
+def read_label_map(path: str | None) -> dict[str, str] | None:
+    """A reviewed mapping of query labels onto reference classes: TSV with columns ``query_label,
+    reference_class`` (a query label may appear once; unlisted labels stay unmapped)."""
+    if path is None:
+        return None
+    table = pd.read_csv(path, sep="\t", dtype=str)
+    if list(table.columns[:2]) != ["query_label", "reference_class"]:
+        raise ValueError(f"{path}: the label map needs columns query_label, reference_class; "
+                         f"found {list(table.columns)}")
+    duplicated = table["query_label"][table["query_label"].duplicated()].unique().tolist()
+    if duplicated:
+        raise ValueError(f"{path}: query labels mapped more than once: {duplicated}")
+    return dict(zip(table["query_label"], table["reference_class"], strict=True))

@@ -166,3 +166,64 @@ rule plot_allen_f1:
         attack=config["allen_mlp"]["adversarial"]["attack"],
     script:
         "../scripts/plot_allen_f1.py"
+
+
+# The paper's Fig. 5a,b (issue #13): SingleCellNet (SVM) trained on a reference and applied to a
+# query (singlecellnet.runs), clean and under FGSM on its pair features and on the expression.
+
+
+rule singlecellnet:
+    input:
+        unpack(singlecellnet_inputs),
+    output:
+        table=report(
+            "results/{run}/annotator/precision_recall.tsv",
+            caption="../report/annotator_precision_recall_table.rst",
+            category="{run}",
+            subcategory="annotator (Fig. 5)",
+        ),
+        composition="results/{run}/annotator/query_composition.tsv",
+        summary="results/{run}/annotator/summary.json",
+    log:
+        "results/logs/{run}/singlecellnet.log",
+    benchmark:
+        "results/benchmarks/{run}/singlecellnet.tsv"
+    wildcard_constraints:
+        run=constraint_matching(SCN_RUNS),
+    conda:
+        "../envs/torch.yaml"
+    threads: 2
+    resources:
+        gpu=GPU,
+    params:
+        model=config["singlecellnet"]["model"],
+        epsilons=config["singlecellnet"]["epsilons"],
+        reference_key=lambda wildcards: scn_label_key(wildcards, "reference"),
+        query_key=lambda wildcards: scn_label_key(wildcards, "query"),
+        seed=config["seed"],
+        device=config["device"],
+    script:
+        "../scripts/singlecellnet.py"
+
+
+rule plot_singlecellnet:
+    input:
+        "results/{run}/annotator/precision_recall.tsv",
+    output:
+        png=report(
+            "results/{run}/figures/annotator_precision_recall.png",
+            caption="../report/annotator_precision_recall.rst",
+            category="{run}",
+            subcategory="annotator (Fig. 5)",
+        ),
+        pdf="results/{run}/figures/annotator_precision_recall.pdf",
+    log:
+        "results/logs/{run}/plot_singlecellnet.log",
+    wildcard_constraints:
+        run=constraint_matching(SCN_RUNS),
+    conda:
+        "../envs/data.yaml"
+    params:
+        marked=config["singlecellnet"]["marked"],
+    script:
+        "../scripts/plot_singlecellnet.py"

@@ -91,6 +91,8 @@ DATASET_ENTRIES = canonical(DATASET_ENTRIES)
 DATASETS = list(config["datasets"])
 # the Allen MLP arm's datasets (paper Fig. 5c): loaded like the others, analysed only by that arm
 ALLEN_DATASETS = list(config["allen_mlp"]["datasets"])
+# SingleCellNet's runs (paper Fig. 5a,b): name -> reference, query, labels
+SCN_RUNS = dict(config["singlecellnet"]["runs"])
 
 
 def datasets_with_source(*sources):
@@ -137,6 +139,11 @@ def all_outputs():
             outputs += biology_outputs(ds)
     for ds in ALLEN_DATASETS:
         outputs += allen_outputs(ds)
+    for run in SCN_RUNS:
+        outputs += [
+            f"results/{run}/annotator/precision_recall.tsv",
+            f"results/{run}/figures/annotator_precision_recall.png",
+        ]
     return outputs + paper_buildable()
 
 
@@ -152,6 +159,27 @@ def allen_selection_rule():
             for attack in config["allen_mlp"]["attacks"]
         },
     }
+
+
+def singlecellnet_inputs(wildcards):
+    """The raw counts of a SingleCellNet run's reference and query, and its label map if any
+    (relative to the working directory, else to workflow/ for a shipped one)."""
+    run = SCN_RUNS[wildcards.run]
+    inputs = {
+        "reference": f"results/{run['reference']}/data/raw.h5ad",
+        "query": f"results/{run['query']}/data/raw.h5ad",
+    }
+    if run["labels"]:
+        shipped = os.path.join(str(workflow.basedir), run["labels"])
+        if os.path.exists(run["labels"]) or not os.path.exists(shipped):
+            inputs["labels"] = run["labels"]
+        else:
+            inputs["labels"] = shipped
+    return inputs
+
+
+def scn_label_key(wildcards, role):
+    return DATASET_ENTRIES[SCN_RUNS[wildcards.run][role]]["label_key"]
 
 
 def allen_outputs(ds):
