@@ -396,32 +396,24 @@ def test_allen_zip_placed_by_hand_loads_in_chunks(repo, tmp_path):
     np.testing.assert_array_equal(raw.X.toarray(), (t["exon"] + t["intron"]).T)
 
 
-def test_allen_mlp_arm_end_to_end(repo, tmp_path):
-    """Fig. 5c's arm on a stand-in Allen zip (published cell count, 3 clusters with planted genes):
-    Le et al.'s preprocessing and split, their MLP, the ε rule on its preservation table, adversarial
-    training, per-class F1 clean and attacked, the figure."""
-    import json
-
+def allen_standin(workdir, config):
+    """A stand-in Allen zip (published cell count, 3 clusters with a planted marker gene each) and the
+    config that runs the Allen MLP arm on it."""
     from test_allen import allen_tables, write_zip
 
-    workdir = deploy(repo, tmp_path / "allen_arm", config="config/config.yaml")
-    (workdir / "resources/data").mkdir(parents=True)
     t = allen_tables(n_genes=12, n_per_cluster=5201, n_no_class=325, seed=1)
     clusters = t["meta"]["cluster"].to_numpy()
     for g, cluster in enumerate(["Exc L2 LAMP5", "Inh L1 SST", "Astro L1-6 FGFR3"]):
         t["exon"][g, clusters == cluster] += 40  # a marker gene per cluster
     write_zip(workdir / "resources/data/allen_mtg.zip", t)
-    config = yaml.safe_load((workdir / "config/config.yaml").read_text())
     config["allen_mlp"]["datasets"] = ["allen_mtg"]
     config["allen_mlp"]["network"]["max_epochs"] = 3
     config["allen_mlp"]["epsilons"] = [0, 0.5, 2.0]
-    (workdir / "config/config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    planned = snakemake(repo, workdir, "-n").stdout  # the default target includes the arm
-    assert "rule plot_allen_f1:" in planned and "results/allen_mtg/annotator/f1.tsv" in planned
-    assert "results/allen_mtg/data/preprocessed.h5ad" not in planned  # loaded for this arm only
-    snakemake(repo, workdir, "results/allen_mtg/figures/annotator_f1.png")
 
-    res = workdir / "results/allen_mtg"
+
+def check_allen_arm(res):
+    import json
+
     data = ad.read_h5ad(res / "annotator/data.h5ad")
     assert data.n_obs == 15603 and data.uns["allen_preprocess"]["n_no_class"] == 325
     assert data.obs["split"].value_counts().to_dict() == {"train": 9361, "val": 3121, "test": 3121}
@@ -437,17 +429,18 @@ def test_allen_mlp_arm_end_to_end(repo, tmp_path):
     assert Image.open(res / "figures/annotator_f1.png").size[0] > 100
 
 
-def test_singlecellnet_arm_end_to_end(repo, tmp_path):
-    """Fig. 5a,b's arm on stand-ins of the pySCN tutorial's files (published cell counts: a 14,813-cell
-    reference .h5ad, a query of Matrix Market + CSVs with 4,240 cells at nGene >= 500), three planted
-    cell types, a label map that leaves one query label unmapped."""
+def test_annotator_arms_end_to_end_and_fig5(repo, tmp_path):
+    """Fig. 5c's arm on a stand-in Allen zip (check_allen_arm) and Fig. 5a,b's on stand-ins of the pySCN
+    tutorial's files (published cell counts: a 14,813-cell reference .h5ad, a query of Matrix Market +
+    CSVs with 4,240 cells at nGene >= 500), three planted cell types, a label map that leaves one query
+    label unmapped; then the composed fig5."""
     import gzip
     import json
 
     import scipy.io
     import scipy.sparse as sp
 
-    workdir = deploy(repo, tmp_path / "scn", config="config/config.yaml")
+    workdir = deploy(repo, tmp_path / "fig5", config="config/config.yaml")
     data = workdir / "resources/data"
     data.mkdir(parents=True)
     rng = np.random.default_rng(5)
@@ -481,8 +474,17 @@ def test_singlecellnet_arm_end_to_end(repo, tmp_path):
     scn["model"].update(limit_to_hvg=False, n_top_genes=5, n_top_pairs=10)
     scn["epsilons"] = {"pairs": [0, 0.3], "expression": [0, 2.0]}
     scn["marked"] = {"pairs": 0.3, "expression": 2.0}
+    allen_standin(workdir, config)
     (workdir / "config/config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    snakemake(repo, workdir, "results/lung/figures/annotator_precision_recall.png")
+    planned = snakemake(repo, workdir, "-n").stdout  # the default target includes both arms
+    assert "rule plot_allen_f1:" in planned and "rule plot_singlecellnet:" in planned
+    assert "results/allen_mtg/data/preprocessed.h5ad" not in planned  # loaded for the arms only
+    snakemake(repo, workdir, "fig5")
+
+    check_allen_arm(workdir / "results/allen_mtg")
+    assert Image.open(workdir / "results/paper/fig5.png").size[1] > 1000  # both arms' figures, stacked
+    index = (workdir / "results/paper/index.md").read_text()
+    assert "| c | per-class F1 of the Allen MLP" in index and "`allen_mtg/annotator/f1.tsv`" in index
 
     res = workdir / "results/lung/annotator"
     table = pd.read_csv(res / "precision_recall.tsv", sep="\t")

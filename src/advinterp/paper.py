@@ -20,6 +20,10 @@ class Panel:
     figure: str  # the workflow's figure, relative to results/{dataset}/ (with {regime})
     tables: tuple[str, ...]  # what the figure is drawn from, relative to results/{dataset}/
     beyond_paper: bool = False
+    dataset: str | None = None  # results/{dataset}/ of this panel when it is not the item's
+
+    def where(self, item: PaperItem) -> str:
+        return self.dataset or item.dataset
 
 
 @dataclass(frozen=True)
@@ -77,10 +81,17 @@ ITEMS: dict[str, PaperItem] = {
               "figures/sweep_accuracy.png", SWEEP),
         Panel("f-g", "enrichment of the consensus genes (pooled over cell types)", *ENRICHMENT),
     )),
-    "fig5": PaperItem("fig5", "Established cell-type annotators under attack", None, unavailable=(
-        "fig5 is not composed yet: panel c (the Allen MTG MLP under attack) is built by the allen_mlp arm "
-        "(config/paper.yaml: results/allen_mtg/figures/annotator_f1.png), panels a-b (SingleCellNet on mouse "
-        "lung) are not in the DAG yet (issue #13)")),
+    "fig5": PaperItem("fig5", "Established cell-type annotators under attack", "lung", (
+        Panel("a-b", "per-class precision and recall of SingleCellNet (SVM) on the lung query (on the reference's "
+                     "held-out cells while no label map is configured), clean (a) and under FGSM at the marked epsilon "
+                     "on its pair features and, through BPDA, on the expression (b)",
+              "figures/annotator_precision_recall.png", ("annotator/precision_recall.tsv",
+                                                         "annotator/query_composition.tsv")),
+        Panel("c", "per-class F1 of the Allen MLP (Le et al. 2022), clean and under FGSM/PGD at the selected "
+                   "epsilon, as published and adversarially trained (beyond the paper)",
+              "figures/annotator_f1.png", ("annotator/f1.tsv", "annotator/selected_epsilon.json"),
+              dataset="allen_mtg"),
+    )),
     "table1": PaperItem("table1", "Genes predicted as important per cell type, mouse hippocampus", "hippocampus",
                         table="tables/top_genes"),
     "table2": PaperItem("table2", "Gene candidates per cell type, developing mouse pancreas", "pancreas",
@@ -95,7 +106,8 @@ ITEMS: dict[str, PaperItem] = {
 # figS2a (the combined clean + adversarial training set) is not drawn: the workflow does not keep it.
 NOT_DRAWN = {"figS2": "a (the combined clean + adversarial training set; the workflow does not keep it)"}
 CONFIG_OF = {"sergio": "config/config.yaml (the default)", "hippocampus": "config/paper.yaml",
-             "pancreas": "config/paper.yaml"}
+             "pancreas": "config/paper.yaml", "lung": "config/paper.yaml (singlecellnet.runs)",
+             "allen_mtg": "config/paper.yaml (allen_mlp.datasets)"}
 
 
 def fill(template: str, dataset: str, regime: str) -> str:
@@ -105,7 +117,7 @@ def fill(template: str, dataset: str, regime: str) -> str:
 def panel_files(name: str, regime: str) -> dict[str, str]:
     """The workflow figure behind each panel of a paper figure: {letters: path}."""
     item = ITEMS[name]
-    return {p.letters: fill(p.figure, item.dataset, regime) for p in item.panels}
+    return {p.letters: fill(p.figure, p.where(item), regime) for p in item.panels}
 
 
 def missing_message(name: str, datasets: list[str]) -> str | None:
@@ -113,10 +125,14 @@ def missing_message(name: str, datasets: list[str]) -> str | None:
     item = ITEMS[name]
     if item.dataset is None:
         return item.unavailable
-    if item.dataset in datasets:
+    needed = list(dict.fromkeys(p.where(item) for p in item.panels)) or [item.dataset]
+    missing = [d for d in needed if d not in datasets]
+    if not missing:
         return None
-    return (f"{name} needs dataset {item.dataset!r}, which this config does not run; it is in "
-            f"{CONFIG_OF[item.dataset]}: snakemake --cores 8 {name} --configfile {CONFIG_OF[item.dataset].split()[0]}")
+    what = " and ".join(repr(d) for d in missing)
+    config = CONFIG_OF[missing[0]]
+    return (f"{name} needs dataset {what}, which this config does not run; it is in "
+            f"{config}: snakemake --cores 8 {name} --configfile {config.split()[0]}")
 
 
 def compose_figure(panels: dict[str, str | Path], title: str, png: str | Path, pdf: str | Path) -> None:
@@ -168,8 +184,9 @@ def index_markdown(datasets: list[str], regime: str) -> str:
                   "|---|---|---|---|"]
         for p in item.panels:
             shows = p.what + (" (beyond the paper)" if p.beyond_paper else "")
-            tables = ", ".join(f"`{item.dataset}/{t.format(regime=regime)}`" for t in p.tables)
-            lines.append(f"| {p.letters} | {shows} | `{item.dataset}/{p.figure.format(regime=regime)}` | {tables} |")
+            where = p.where(item)
+            tables = ", ".join(f"`{where}/{t.format(regime=regime)}`" for t in p.tables)
+            lines.append(f"| {p.letters} | {shows} | `{where}/{p.figure.format(regime=regime)}` | {tables} |")
         if name in NOT_DRAWN:
             lines += ["", f"Not drawn: panel {NOT_DRAWN[name]}."]
         lines.append("")

@@ -490,6 +490,9 @@ def explain_evaluation_parts(wildcards):
 # The paper's figures and tables by name (workflow/rules/paper.smk, advinterp.paper).
 from advinterp.paper import ITEMS as PAPER_ITEMS, missing_message, panel_files
 
+# what the paper's panels are drawn from: the main arms' datasets, the Allen MLP arm's datasets and
+# SingleCellNet's runs (results/{name}/)
+PAPER_SOURCES = [*DATASETS, *ALLEN_DATASETS, *SCN_RUNS]
 PAPER_FIGURES = [
     n for n, item in PAPER_ITEMS.items() if item.dataset and not item.is_table
 ]
@@ -521,7 +524,7 @@ def paper_target(name):
     naming the config that builds it when this config does not run its dataset."""
 
     def inputs(wildcards):
-        why = missing_message(name, DATASETS)
+        why = missing_message(name, PAPER_SOURCES)
         if why:
             raise WorkflowError(why)
         return paper_outputs(name)
@@ -531,5 +534,5 @@ def paper_target(name):
 
 def paper_buildable():
     """Everything of the paper that this config can build (target `paper`)."""
-    names = [n for n in PAPER_ITEMS if missing_message(n, DATASETS) is None]
+    names = [n for n in PAPER_ITEMS if missing_message(n, PAPER_SOURCES) is None]
     return [path for n in names for path in paper_outputs(n)]

@@ -48,7 +48,7 @@ rule paper_index:
     conda:
         "../envs/data.yaml"
     params:
-        datasets=DATASETS,
+        datasets=PAPER_SOURCES,
         regime=config["biology"]["regime"],
     script:
         "../scripts/paper_index.py"
