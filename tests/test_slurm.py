@@ -88,7 +88,9 @@ def test_torch_rules_were_given_a_gpu(cluster_run):
             assert record["NumCPUs"] == str(profile["set-resources"][rule]["cpus_per_gpu"])
         else:
             assert "gpu" not in record.get("TresPerJob", ""), (rule, record)
-    assert seen == gpu_rules  # every torch rule of the profile is in the tiny DAG
+    # every torch rule of the profile that the tiny DAG has (the Fig. 5 arms are off in it)
+    annotator_rules = {"singlecellnet", "allen_train", "allen_train_adversarial", "allen_preservation", "allen_f1"}
+    assert seen == gpu_rules - annotator_rules
 
 
 def test_cluster_tables_equal_the_local_run(runs, cluster_run):

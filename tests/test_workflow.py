@@ -288,7 +288,12 @@ def test_paper_config_plans_the_full_reproduction(repo, tmp_path):
     out = snakemake(repo, workdir, "-n", "--configfile", str(repo / "config/paper.yaml")).stdout
     for target in ["resources/data/hippocampus.loom", "resources/data/pancreas.h5ad",
                    "results/hippocampus/enrichment", "results/pancreas/tables/top_genes.md",
-                   "results/sergio/keygenes/recovery.tsv"]:
+                   "results/sergio/keygenes/recovery.tsv",
+                   # Fig. 5: both annotator arms and their downloads
+                   "resources/data/lung_reference.h5ad", "resources/data/lung_query.matrix.mtx.gz",
+                   "resources/data/lung_query.obs.csv", "resources/data/lung_query.var.csv",
+                   "resources/data/allen_mtg.zip", "results/lung/annotator/precision_recall.tsv",
+                   "results/allen_mtg/annotator/f1.tsv", "results/paper/fig5.png"]:
         assert target in out, target
     assert not (workdir / "results").exists()
 
