@@ -163,18 +163,14 @@ def allen_selection_rule():
 
 def singlecellnet_inputs(wildcards):
     """The raw counts of a SingleCellNet run's reference and query, and its label map if any
-    (relative to the working directory, else to workflow/ for a shipped one)."""
+    (:func:`user_or_shipped`)."""
     run = SCN_RUNS[wildcards.run]
     inputs = {
         "reference": f"results/{run['reference']}/data/raw.h5ad",
         "query": f"results/{run['query']}/data/raw.h5ad",
     }
     if run["labels"]:
-        shipped = os.path.join(str(workflow.basedir), run["labels"])
-        if os.path.exists(run["labels"]) or not os.path.exists(shipped):
-            inputs["labels"] = run["labels"]
-        else:
-            inputs["labels"] = shipped
+        inputs["labels"] = user_or_shipped(run["labels"])
     return inputs
 
 
@@ -285,14 +281,22 @@ def enrichment_gmt(wildcards):
     params = enrichment_of(wildcards)
     if params["backend"] != "gmt":
         return []
-    gmt = params["gmt"]
-    if os.path.isabs(gmt) or os.path.exists(gmt):
-        return gmt
-    shipped = os.path.join(str(workflow.basedir), gmt)
+    return user_or_shipped(params["gmt"])
+
+
+def user_or_shipped(path):
+    """A file named in the config: relative to the working directory, else to workflow/ (a file the
+    workflow ships, also when it runs as a module from elsewhere). A file found in neither place
+    stays as given, so Snakemake names it as a missing input."""
+    if os.path.isabs(path) or os.path.exists(path):
+        return path
+    shipped = os.path.join(str(workflow.basedir), path)
     if os.path.exists(shipped):  # a checkout, or a module from a local path
         return shipped
+    if os.path.isdir(str(workflow.basedir)):  # on disk, and not there
+        return path
     # a module from a git source: Snakemake's cached copy (a stable path for a tag or commit)
-    return workflow.source_path(os.path.join(os.pardir, gmt))
+    return workflow.source_path(os.path.join(os.pardir, path))
 
 
 def load_entry(wildcards):
