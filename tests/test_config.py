@@ -136,6 +136,19 @@ def test_evaluation_and_explanation_check_keys(repo, default):
     bad["interpretability"]["regimes"] = ["standard", "adv_apgd"]
     with pytest.raises(ValueError, match=r"interpretability.regimes names \['adv_apgd'\], whose attack"):
         check_config(bad, resolve_datasets(bad, registry))
+    bad["interpretability"]["regimes"] = ["standard", "noise_reg", "adv_apgd_reg"]  # the regularised ones too
+    with pytest.raises(ValueError, match=r"interpretability.regimes names \['adv_apgd_reg'\], whose attack"):
+        check_config(bad, resolve_datasets(bad, registry))
+    bad = copy.deepcopy(default)
+    bad["interpretability"]["extra_methods"] = ["smoothgrad", "lime"]
+    with pytest.raises(ValueError, match=r"extra_methods names \['lime'\], which interpretability.methods lists"):
+        check_config(bad, resolve_datasets(bad, registry))
+    bad = copy.deepcopy(default)
+    bad["interpretability"]["regimes"] = ["standard", "noise_regularised"]
+    assert "interpretability.regimes" in validation_message(repo, bad)
+    bad = copy.deepcopy(default)
+    bad["regularisation"]["dropout"] = 1.5
+    assert "regularisation.dropout" in validation_message(repo, bad)
 
 
 def test_schema_lists_the_evaluation_attacks(repo):

@@ -27,7 +27,8 @@ from advinterp.specs import (
 NOT_IN_SECTION = {
     "NetworkSpec": {"k_min", "k_max"},
     "PreprocessSpec": {"label_key", "values"},
-    "TrainSpec": {"eval_batch_size"},
+    "TrainSpec": {"eval_batch_size", "weight_decay"},
+    "Architecture": {"batch_norm"},
 }
 # Keys of a section that are not fields of its spec: a nested spec's section, or a field under another name.
 NOT_A_FIELD = {"NetworkSpec": {"k_range"}, "EvaluationSpec": {"sanity"}}
@@ -57,7 +58,7 @@ def differences(a, b) -> dict:
 def test_every_spec_names_its_section():
     assert {cls.__name__ for cls in SPECS} == {"NetworkSpec", "SimulationSpec", "PreprocessSpec", "Architecture",
                                                "TrainSpec", "AttackSpec", "EvaluationSpec", "SanitySpec",
-                                               "AdversarialTrainingSpec"}
+                                               "AdversarialTrainingSpec", "NoiseTrainingSpec", "RegularisationSpec"}
     for cls in SPECS:
         assert cls.SECTION and hasattr(cls, "from_config"), cls.__name__
 

@@ -35,6 +35,7 @@ __all__ = [
     "paper",
     "plots",
     "preprocess",
+    "regimes",
     "robustness",
     "robustness_tables",
     "simulate",

@@ -17,10 +17,13 @@ from advinterp.specs import (
     AttackSpec,
     EvaluationSpec,
     NetworkSpec,
+    NoiseTrainingSpec,
     PreprocessSpec,
+    RegularisationSpec,
     SanitySpec,
     SimulationSpec,
     TrainSpec,
+    regime_attack,
 )
 
 # sources of simulated datasets: known key genes, synthetic gene names (no real-data arm)
@@ -193,10 +196,16 @@ def check_config(config: dict, datasets: dict[str, dict]) -> None:
                "biology.regime": [config["biology"]["regime"]]}
     for key, names in regimes.items():
         attacks = config["robustness"]["attacks"]
-        missing = [r for r in names if r != "standard" and r.removeprefix("adv_") not in attacks]
+        missing = [r for r in names if regime_attack(r) not in (None, *attacks)]
         if missing:
             raise ValueError(f"{key} names {missing}, whose attack is not in robustness.attacks "
                              f"{config['robustness']['attacks']}: add it there or remove the regime")
+    NoiseTrainingSpec.from_config(config["noise_training"])
+    RegularisationSpec.from_config(config["regularisation"])
+    both = sorted(set(config["interpretability"]["methods"]) & set(config["interpretability"]["extra_methods"]))
+    if both:
+        raise ValueError(f"interpretability.extra_methods names {both}, which interpretability.methods lists too: "
+                         "a method either votes in the consensus (methods) or not (extra_methods)")
     lo, hi = config["imbalance"]["drop_fraction"]
     if not 0 <= lo <= hi < 1:
         raise ValueError(f"imbalance.drop_fraction=[{lo}, {hi}] must satisfy 0 <= min <= max < 1")

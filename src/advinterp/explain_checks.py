@@ -39,6 +39,7 @@ import copy
 import math
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -51,7 +52,19 @@ from advinterp.device import model_device
 from advinterp.explain import explained_cells, make_explainer
 from advinterp.io import read_tables
 from advinterp.model import MLP, SplitData, TrainResult, train_classifier
-from advinterp.specs import ATTACKS, AdversarialTrainingSpec, Architecture, AttackSpec, TrainSpec
+from advinterp.regimes import train_regime
+from advinterp.specs import (
+    AdversarialTrainingSpec,
+    Architecture,
+    AttackSpec,
+    NoiseTrainingSpec,
+    RegularisationSpec,
+    TrainSpec,
+    base_regime,
+    parse_regime,
+    regime_attack,
+    trained_here,
+)
 
 TABLE_COLUMNS = ["regime", "method", "metric", "value", "seed"]
 CHECK_COLUMNS = ["regime", "method", "check", "passed", "detail"]
@@ -135,7 +148,8 @@ def label_randomised_training(data: SplitData, arch: Architecture | None, train_
 def label_randomised_model(data: SplitData, regime: str, arch: Architecture | None, train_spec: TrainSpec,
                            seed: int, device: torch.device, *, epsilon: float | None = None,
                            adv_spec: AdversarialTrainingSpec | None = None, attack_spec: AttackSpec | None = None,
-                           standard: MLP | None = None) -> tuple[MLP, pd.DataFrame]:
+                           standard: MLP | None = None, regularisation: RegularisationSpec | None = None,
+                           noise: NoiseTrainingSpec | None = None) -> tuple[MLP, pd.DataFrame]:
     """The label-randomisation counterpart of a regime's model, trained as that regime is, and its history.
 
     ``standard``: :func:`label_randomised_training`. ``adv_<attack>``: adversarial training
@@ -143,14 +157,25 @@ def label_randomised_model(data: SplitData, regime: str, arch: Architecture | No
     ``attack_spec``) continued from the label-randomised standard model on the same
     shuffled labels — as the real ``adv_*`` models continue from the real standard model.
     Pass that label-randomised standard model as ``standard`` to train it only once for
-    all regimes.
+    all regimes. Koo's regimes (``noise``, ``*_reg``: :func:`advinterp.regimes.train_regime`, with
+    ``regularisation`` and ``noise``) likewise, continued from ``standard``, the label-randomised
+    model of their :func:`~advinterp.regimes.base_regime`.
     """
     if regime == "standard":
         result = label_randomised_training(data, arch, train_spec, seed, device)
         return result.model, result.history
-    attack_name = regime.removeprefix("adv_")
-    if not regime.startswith("adv_") or attack_name not in ATTACKS:
-        raise ValueError(f"regime={regime!r}; use 'standard' or one of {[f'adv_{a}' for a in ATTACKS]}")
+    parse_regime(regime)
+    if trained_here(regime):
+        if regularisation is None:
+            raise ValueError(f"regime {regime!r} needs regularisation")
+        if base_regime(regime) is not None and standard is None:
+            raise ValueError(f"regime {regime!r} needs the label-randomised {base_regime(regime)} model")
+        shuffled = replace(data, y_train=shuffled_labels(data.y_train, seed))
+        result, _, _ = train_regime(regime, shuffled, arch or Architecture(), train_spec, regularisation, seed, device,
+                                    base=standard, noise=noise, adv_spec=adv_spec, attack_spec=attack_spec,
+                                    epsilon=epsilon)
+        return result.model, result.history
+    attack_name = regime_attack(regime)
     if epsilon is None or adv_spec is None or attack_spec is None:
         raise ValueError(f"regime {regime!r} needs epsilon, adv_spec and attack_spec")
     base = standard if standard is not None else label_randomised_training(data, arch, train_spec, seed,

@@ -15,6 +15,7 @@ from scipy import stats
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from advinterp.consensus import consensus, consensus_score, ranks
+from advinterp.specs import parse_regime
 
 RECOVERY_COLUMNS = ["regime", "method", "ground_truth", "class", "seed", "top_n", "n_key_in_top", "n_key_expected",
                     "auroc", "auprc"]
@@ -57,9 +58,11 @@ def random_baseline(is_key: pd.Series, top_n: int) -> dict:
 
 
 def recovery_table(importances: dict[tuple[str, int], dict[str, pd.DataFrame]], key_all: pd.Series,
-                   key_class: pd.DataFrame, t_statistic: pd.DataFrame, top_n: int, baseline_seed: int) -> pd.DataFrame:
+                   key_class: pd.DataFrame, t_statistic: pd.DataFrame, top_n: int, baseline_seed: int,
+                   voters: list[str] | None = None) -> pd.DataFrame:
     """Rows of ``recovery.tsv``: every (regime, seed) x method (+ consensus) x ground truth x class,
-    plus the model-free baselines ``random`` and ``t_statistic`` (regime ``baseline``)."""
+    plus the model-free baselines ``random`` and ``t_statistic`` (regime ``baseline``). The consensus
+    counts the votes of ``voters`` (default: every method); the other methods are scored on their own."""
     truths = {"all_mr": lambda cls: key_all, "class_mr": lambda cls: key_class[cls]}
     rows = []
 
@@ -69,7 +72,7 @@ def recovery_table(importances: dict[tuple[str, int], dict[str, pd.DataFrame]], 
             rows.append({"regime": regime, "method": method, "ground_truth": truth, "class": cls, "seed": seed, **m})
 
     for (regime, seed), by_method in importances.items():
-        _, ranked = consensus(by_method, top_n)
+        _, ranked = consensus({m: by_method[m] for m in voters or by_method}, top_n)
         for cls in key_class.columns:
             for method, imp in by_method.items():
                 add(regime, method, seed, cls, imp[cls])
@@ -85,7 +88,7 @@ def recovery_table(importances: dict[tuple[str, int], dict[str, pd.DataFrame]], 
 
 
 def recovery_for_dataset(adata, importances: dict[tuple[str, int], dict[str, pd.DataFrame]], top_n: int,
-                         seed: int) -> pd.DataFrame:
+                         seed: int, voters: list[str] | None = None) -> pd.DataFrame:
     """:func:`recovery_table` with the ground truth and the t-statistic baseline taken from a
     preprocessed SERGIO AnnData (``var['is_key_gene']``, ``varm['class_key_gene']``)."""
     if "is_key_gene" not in adata.var or "class_key_gene" not in adata.varm:
@@ -100,4 +103,37 @@ def recovery_for_dataset(adata, importances: dict[tuple[str, int], dict[str, pd.
     train = (adata.obs["split"] == "train").to_numpy()
     t_stat = t_statistic_importance(np.asarray(adata.X)[train], labels.cat.codes.to_numpy()[train], classes,
                                     list(genes))
-    return recovery_table(importances, key_all, key_class[classes], t_stat, top_n, seed)
+    return recovery_table(importances, key_all, key_class[classes], t_stat, top_n, seed, voters)
+
+
+REGIMES_COLUMNS = ["regime", "regularised", "method", "accuracy", "auroc_mean", "auroc_sd", "auprc_mean", "auprc_sd",
+                   "n_seeds"]
+
+
+def regimes_table(recovery: pd.DataFrame, accuracy: dict[tuple[str, int], float]) -> pd.DataFrame:
+    """Koo et al. 2019's Table 1 for the cell-type classifiers (``keygenes/regimes.tsv``).
+
+    One row per (regime, method) of ``recovery`` (:func:`recovery_table`; the consensus and the
+    model-free baselines included, regime ``baseline``): AU-ROC and AU-PR of the importance against
+    each class's own key genes (ground truth ``class_mr``), mean and SD over every (class, seed) —
+    Koo's per-sequence scores, with a class of one model as the unit — and the regime's clean test
+    ``accuracy`` (``accuracy``: (regime, seed) → accuracy; mean over seeds; NaN for the baselines).
+    ``regularised`` says whether the regime is a ``*_reg`` one (False for the baselines).
+    """
+    sub = recovery[recovery["ground_truth"] == "class_mr"]
+    rows = []
+    for (regime, method), group in sub.groupby(["regime", "method"], sort=False):
+        seeds = sorted(int(s) for s in group["seed"].unique())
+        if regime == "baseline":
+            regularised, acc = False, float("nan")
+        else:
+            regularised = parse_regime(regime)[1]
+            missing = [s for s in seeds if (regime, s) not in accuracy]
+            if missing:
+                raise ValueError(f"no test accuracy of regime {regime!r} for seeds {missing}")
+            acc = float(np.mean([accuracy[(regime, s)] for s in seeds]))
+        rows.append({"regime": regime, "regularised": regularised, "method": method, "accuracy": acc,
+                     "auroc_mean": group["auroc"].mean(), "auroc_sd": group["auroc"].std(ddof=1),
+                     "auprc_mean": group["auprc"].mean(), "auprc_sd": group["auprc"].std(ddof=1),
+                     "n_seeds": len(seeds)})
+    return pd.DataFrame(rows, columns=REGIMES_COLUMNS)

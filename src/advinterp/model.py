@@ -3,7 +3,8 @@
 Architecture (paper Supplementary Table S1 / original notebook): dense layers of
 500-250-100-80-60-40-20 units with ReLU, dropout 0.1 after the first and 0.2 after
 the 60-unit layer, and a linear output layer giving logits (softmax lives in the
-cross-entropy loss).
+cross-entropy loss). The regularised variant (``Architecture.batch_norm``, the ``*_reg``
+regimes) puts batch norm between each hidden linear map and its ReLU.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ class MLP(nn.Module):
         layers: list[nn.Module] = []
         width = n_inputs
         for units, p in zip(arch.hidden, arch.dropout, strict=True):
-            layers += [nn.Linear(width, units), nn.ReLU()]
+            layers.append(nn.Linear(width, units))
+            if arch.batch_norm:
+                layers.append(nn.BatchNorm1d(units))
+            layers.append(nn.ReLU())
             if p > 0:
                 layers.append(nn.Dropout(p))
             width = units
@@ -120,11 +124,13 @@ def train_classifier(
     if model is None:
         model = MLP(x_train.shape[1], n_classes, arch)
     model = model.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=spec.learning_rate)
+    opt = torch.optim.Adam(model.parameters(), lr=spec.learning_rate, weight_decay=spec.weight_decay)
     loss_fn = nn.CrossEntropyLoss()
     xt = torch.as_tensor(x_train, dtype=torch.float32, device=device)
     yt = torch.as_tensor(y_train, dtype=torch.long, device=device)
     gen = torch.Generator().manual_seed(seed)
+    # batch norm cannot normalise a batch of one cell: such a last batch is left out of that epoch
+    min_batch = 2 if any(isinstance(m, nn.BatchNorm1d) for m in model.modules()) else 1
     rows = []
     step = 0
     start = time.perf_counter()
@@ -134,6 +140,8 @@ def train_classifier(
         total = 0.0
         for i in range(0, len(xt), spec.batch_size):
             idx = order[i:i + spec.batch_size]
+            if len(idx) < min_batch:
+                continue
             xb, yb = xt[idx], yt[idx]
             if perturb is not None:
                 xb, yb = perturb(model, xb, yb, step)
@@ -171,7 +179,7 @@ def save_model(path: str | Path, model: MLP, n_inputs: int, arch: Architecture,
 
 def payload_architecture(payload: dict) -> Architecture:
     """The :class:`Architecture` stored in a saved model."""
-    return Architecture(**{k: tuple(v) for k, v in payload["architecture"].items()})
+    return Architecture.from_payload(payload["architecture"])
 
 
 def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[MLP, dict]:

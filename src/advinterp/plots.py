@@ -319,6 +319,41 @@ def keygene_auroc_figure(table: pd.DataFrame, title: str) -> plt.Figure:
     return fig
 
 
+def keygene_regimes_figure(table: pd.DataFrame, title: str) -> plt.Figure:
+    """keygenes/regimes.tsv drawn as Koo et al. 2019 compare regimes: AU-ROC and AU-PR (mean ± SD over
+    classes and seeds) of every method per training regime, regularised regimes as open markers; the
+    model-free baselines (regime ``baseline``) as horizontal lines."""
+    models = table[table["regime"] != "baseline"]
+    base = table[table["regime"] == "baseline"]
+    bases = list(dict.fromkeys(r.removesuffix("_reg") for r in models["regime"]))
+    methods = list(dict.fromkeys(models["method"]))
+    colours = dict(zip(methods, sns.color_palette("tab10", len(methods)), strict=True))
+    fig, axes = plt.subplots(1, 2, figsize=(max(8.0, 1.9 * len(bases)) * 1.6, 4.8), squeeze=False)
+    width = 0.8 / max(len(methods), 1)
+    for ax, metric in zip(axes[0], ("auroc", "auprc"), strict=True):
+        for i, method in enumerate(methods):
+            for regularised, marker in ((False, "o"), (True, "s")):
+                rows = models[(models["method"] == method) & (models["regularised"] == regularised)]
+                if rows.empty:
+                    continue
+                xs = np.array([bases.index(r.removesuffix("_reg")) for r in rows["regime"]], dtype=float)
+                xs += (i - (len(methods) - 1) / 2) * width + (0.08 if regularised else -0.08) * width
+                ax.errorbar(xs, rows[f"{metric}_mean"], yerr=rows[f"{metric}_sd"].fillna(0), fmt=marker, ms=5,
+                            color=colours[method], mfc=colours[method] if not regularised else "white",
+                            capsize=2, lw=1, label=None if regularised else method)
+        for (method, row), style in zip(base.set_index("method").iterrows(), ("--", ":", "-."), strict=False):
+            ax.axhline(row[f"{metric}_mean"], color="gray", ls=style, lw=1, label=f"{method} (no model)")
+        ax.set_xticks(range(len(bases)))
+        ax.set_xticklabels(bases)
+        ax.set_xlabel("regime (filled: plain, open: regularised)")
+        ax.set_ylabel(f"{'AU-ROC' if metric == 'auroc' else 'AU-PR'} vs the class's key genes")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, frameon=False)
+    fig.suptitle(f"{title} (mean ± SD over classes and seeds)")
+    fig.tight_layout()
+    return fig
+
+
 def venn_grid_figure(sets: dict[str, tuple[set, set]], labels: tuple[str, str], title: str) -> plt.Figure:
     """One two-set Venn diagram per class (matplotlib-venn), e.g. consensus vs DE top genes (Fig. 3d,e)."""
     from matplotlib_venn import venn2

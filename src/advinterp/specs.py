@@ -15,7 +15,7 @@ torch nor scanpy.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar
 
 
@@ -155,6 +155,8 @@ class Architecture:
 
     hidden: tuple[int, ...] = (500, 250, 100, 80, 60, 40, 20)
     dropout: tuple[float, ...] = (0.1, 0.0, 0.0, 0.0, 0.2, 0.0, 0.0)
+    # batch norm after every hidden layer's linear map (the ``*_reg`` regimes: RegularisationSpec)
+    batch_norm: bool = False
 
     def __post_init__(self):
         if len(self.hidden) != len(self.dropout):
@@ -168,10 +170,17 @@ class Architecture:
         """From ``model``."""
         return _build(cls, section, {"hidden": lambda v: tuple(int(h) for h in v), "dropout": _floats})
 
+    @classmethod
+    def from_payload(cls, stored: dict) -> Architecture:
+        """From the dict a saved model stores (``dataclasses.asdict``; lists for tuples)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()})
+
 
 @dataclass(frozen=True)
 class TrainSpec:
-    """``eval_batch_size`` (cells per evaluation batch on the device) is not a config key."""
+    """``eval_batch_size`` (cells per evaluation batch on the device) is not a config key;
+    ``weight_decay`` (Adam's L2 penalty) comes from ``regularisation`` for the ``*_reg`` regimes
+    (:meth:`RegularisationSpec.train_spec`), 0 otherwise."""
 
     SECTION: ClassVar[tuple[str, ...]] = ("training",)
 
@@ -179,6 +188,7 @@ class TrainSpec:
     batch_size: int = 500
     learning_rate: float = 1e-3
     eval_batch_size: int = 4096
+    weight_decay: float = 0.0
 
     @classmethod
     def from_config(cls, section: dict) -> TrainSpec:
@@ -293,11 +303,110 @@ class AdversarialTrainingSpec:
         return _build(cls, section)
 
 
+@dataclass(frozen=True)
+class NoiseTrainingSpec:
+    """The ``noise`` regimes (Koo et al. 2019's noise injection): training continued from the
+    standard (or regularised standard) model for ``adversarial_training.epochs`` epochs, as the
+    adversarial regimes are, with Gaussian noise N(0, ``sigma``) added to the scaled input of
+    every training cell, redrawn for every mini-batch. ``sigma`` is in the units of the scaled
+    input (one = a gene's SD over the training cells)."""
+
+    SECTION: ClassVar[tuple[str, ...]] = ("noise_training",)
+
+    sigma: float = 0.5
+
+    def __post_init__(self):
+        if not self.sigma > 0:
+            raise ValueError(f"noise_training.sigma={self.sigma} must be > 0")
+
+    @classmethod
+    def from_config(cls, section: dict) -> NoiseTrainingSpec:
+        """From ``noise_training``."""
+        return _build(cls, section, {"sigma": float})
+
+
+@dataclass(frozen=True)
+class RegularisationSpec:
+    """The ``*_reg`` regimes (Koo et al. 2019's regularisation): the same network with batch norm
+    after every hidden linear map, dropout ``dropout`` after every hidden layer (replacing
+    ``model.dropout``) and Adam with ``weight_decay`` (an L2 penalty weight_decay/2 · ‖w‖² on all
+    parameters), for the standard training and every training continued from it."""
+
+    SECTION: ClassVar[tuple[str, ...]] = ("regularisation",)
+
+    batch_norm: bool = True
+    dropout: float = 0.2
+    weight_decay: float = 1e-6
+
+    def __post_init__(self):
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"regularisation.dropout={self.dropout} must be in [0, 1)")
+        if self.weight_decay < 0:
+            raise ValueError(f"regularisation.weight_decay={self.weight_decay} must be >= 0")
+
+    @classmethod
+    def from_config(cls, section: dict) -> RegularisationSpec:
+        """From ``regularisation``."""
+        return _build(cls, section, {"dropout": float, "weight_decay": float})
+
+    def architecture(self, arch: Architecture) -> Architecture:
+        """``arch`` regularised: same layers, batch norm as configured, dropout on every hidden layer."""
+        return Architecture(arch.hidden, (self.dropout,) * len(arch.hidden), self.batch_norm)
+
+    def train_spec(self, spec: TrainSpec) -> TrainSpec:
+        """``spec`` with this weight decay."""
+        return replace(spec, weight_decay=self.weight_decay)
+
+
 # Names in advinterp.explain's registry; the config schema lists the same (tests check both).
 EXPLAIN_METHODS = ("saliency", "activation_maximization", "lime", "shap_gradient", "shap_deep", "shap_kernel",
                    "deeplift", "integrated_gradients", "smoothgrad")
-REGIMES = ("standard",) + tuple(f"adv_{a}" for a in ATTACKS)
+# Training regimes: the standard model, Koo et al. 2019's noise injection, adversarial training with each
+# attack, and each of them regularised (suffix _reg: RegularisationSpec). advinterp.regimes trains them.
+BASE_REGIMES = ("standard", "noise") + tuple(f"adv_{a}" for a in ATTACKS)
+REGULARISED_SUFFIX = "_reg"
+REGIMES = BASE_REGIMES + tuple(r + REGULARISED_SUFFIX for r in BASE_REGIMES)
+
+
+def parse_regime(name: str) -> tuple[str, bool]:
+    """``(base regime, regularised)`` of a regime name, e.g. ``adv_pgd_reg`` → ``("adv_pgd", True)``."""
+    if name not in REGIMES:
+        raise ValueError(f"unknown regime {name!r}; use one of {list(REGIMES)}")
+    regularised = name.endswith(REGULARISED_SUFFIX)
+    return (name.removesuffix(REGULARISED_SUFFIX) if regularised else name), regularised
+
+
+def regime_attack(name: str) -> str | None:
+    """The attack an adversarial regime is trained with (``adv_pgd_reg`` → ``pgd``), else None."""
+    base, _ = parse_regime(name)
+    return base.removeprefix("adv_") if base.startswith("adv_") else None
+
+
+def trained_here(regime: str) -> bool:
+    """Whether :func:`advinterp.regimes.train_regime` (rule train_regime) trains ``regime``; rules
+    train_standard and train_adversarial train ``standard`` and ``adv_{attack}``."""
+    base, regularised = parse_regime(regime)
+    return regularised or base == "noise"
+
+
+def base_regime(regime: str) -> str | None:
+    """The regime whose model ``regime`` continues from: ``standard`` or ``standard_reg``; None for
+    ``standard`` and ``standard_reg`` (trained from scratch)."""
+    base, regularised = parse_regime(regime)
+    if base == "standard":
+        return None
+    return "standard_reg" if regularised else "standard"
+
+
+def evaluation_epsilon(regime: str, selected: dict) -> float:
+    """ε at which a regime's robustness is reported: an adversarial regime's training ε (``selected``:
+    selected_epsilon.json), else the smallest selected ε (as for the standard model)."""
+    attack = regime_attack(regime)
+    if attack is not None:
+        return float(selected[attack]["epsilon"])
+    return float(min(choice["epsilon"] for choice in selected.values()))
+
 
 # Every spec built from a config section (tests/test_specs.py checks each against config/config.yaml).
 SPECS = (NetworkSpec, SimulationSpec, PreprocessSpec, Architecture, TrainSpec, AttackSpec, EvaluationSpec, SanitySpec,
-         AdversarialTrainingSpec)
+         AdversarialTrainingSpec, NoiseTrainingSpec, RegularisationSpec)
