@@ -41,6 +41,7 @@ DRIVER_ONLY = {"snakemake", "snakemake-executor-plugin-slurm"}
 CALLED_THROUGH = {
     "datasets": {"loompy"},  # anndata.read_loom imports loompy, an optional dependency of anndata
     "embedding": {"umap"},  # scanpy.tl.umap imports umap (umap-learn); pinned rather than left to the solver
+    "regcode_data": {"Bio"},  # pyjaspar's motifs are Bio.motifs objects (biopython); pinned rather than left to pip
 }
 # Third-party modules an env may provide without declaring their package: module -> the declared
 # conda package that always brings it (a hard dependency on conda-forge), e.g. "PIL": "matplotlib-base"

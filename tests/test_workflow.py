@@ -122,10 +122,12 @@ def test_robustness_outputs(runs):
 
     sanity = pd.read_csv(res / "robustness/sanity.tsv", sep="\t")
     assert list(sanity.columns) == ["model", "check", "passed", "detail"]
-    assert set(sanity["model"]) == {"standard", "adv_fgsm", "adv_pgd"} and len(sanity) == 3 * 5
+    # every regime of interpretability.regimes is checked and drawn over epsilon (Koo's noise and adv_fgsm_reg too)
+    every = {"standard", "adv_fgsm", "adv_pgd", "noise", "adv_fgsm_reg"}
+    assert set(sanity["model"]) == every and len(sanity) == 5 * 5
     assert sanity["passed"].dtype == bool and sanity["detail"].str.len().gt(10).all()
     curves = pd.read_csv(res / "robustness/autoattack.tsv", sep="\t")
-    assert set(curves["model"]) == {"standard", "adv_fgsm", "adv_pgd"}
+    assert set(curves["model"]) == every
     # the standard model's curve is the strong evaluation alone: never below the sweep's autoattack rows of the
     # config seed, which also fold in the row's own attack
     std_aa = sweep[(sweep["model"] == "standard") & (sweep["evaluation"] == "autoattack") & (sweep["seed"] == 7)
@@ -139,14 +141,16 @@ def test_robustness_outputs(runs):
 def test_interpretability_outputs(runs):
     res = runs[0] / "results/sergio"
     methods = ["saliency", "activation_maximization", "lime", "shap_gradient", "shap_deep", "shap_kernel"]
+    regimes = ["standard", "adv_fgsm", "adv_pgd", "noise", "adv_fgsm_reg"]
     genes = list(ad.read_h5ad(res / "data/preprocessed.h5ad").var_names)
-    for regime in ("standard", "adv_fgsm", "adv_pgd"):
-        tables = {m: pd.read_csv(res / f"explain/{regime}/{m}.tsv", sep="\t", index_col=0) for m in methods}
+    for regime in regimes:
+        tables = {m: pd.read_csv(res / f"explain/{regime}/{m}.tsv", sep="\t", index_col=0)
+                  for m in [*methods, "smoothgrad"]}  # smoothgrad: extra method, scored but not voting
         for m, t in tables.items():
             assert list(t.index) == genes and list(t.columns) == ["type_0", "type_1", "type_2"], m
             assert np.isfinite(t.to_numpy()).all() and (t.to_numpy() >= 0).all()
         votes = pd.read_csv(res / f"consensus/{regime}.tsv", sep="\t", index_col=0)
-        assert votes.to_numpy().max() <= len(methods)
+        assert votes.to_numpy().max() <= len(methods) and votes.to_numpy().max() > 1
         # every method puts exactly top_n = 5 genes in each class's vote (ties can add more)
         assert (votes.sum() >= 5 * len(methods)).all()
         ranked = pd.read_csv(res / f"consensus/{regime}.ranked.tsv", sep="\t")
@@ -154,9 +158,14 @@ def test_interpretability_outputs(runs):
         first = ranked[ranked["class"] == "type_0"]
         assert first["votes"].is_monotonic_decreasing and first["rank"].tolist() == list(range(1, len(genes) + 1))
         assert (res / f"figures/consensus_{regime}.png").exists()
+        relevance = pd.read_csv(res / f"explain/{regime}/type_relevance.tsv", sep="\t")
+        assert list(relevance.columns) == ["class", "gene", "mean_abs_shap", "scaled", "rank", "n_cells"]
+        assert set(relevance["gene"]) <= set(genes) and (relevance.groupby("class").size() == 5).all()  # top_n
+        assert relevance.groupby("class")["n_cells"].first().sum() == 2 * 3  # the explained cells, by predicted type
+        assert (res / f"figures/type_relevance_{regime}.png").stat().st_size > 10_000
     evaluation = pd.read_csv(res / "explain/evaluation.tsv", sep="\t")
     assert list(evaluation.columns) == ["regime", "method", "metric", "value", "seed"]
-    assert set(evaluation["regime"]) == {"standard", "adv_fgsm", "adv_pgd"}
+    assert set(evaluation["regime"]) == set(regimes)
     assert set(evaluation["method"]) == set(methods)
     metrics = set(evaluation["metric"])
     assert {"deletion_auc", "insertion_auc", "max_sensitivity", "randomisation_cascade_3"} <= metrics
@@ -164,22 +173,41 @@ def test_interpretability_outputs(runs):
     assert set(evaluation.loc[evaluation["metric"] == "randomisation_labels", "regime"]) == {"standard"}
     checks = pd.read_csv(res / "explain/sanity.tsv", sep="\t")
     assert list(checks.columns) == ["regime", "method", "check", "passed", "detail"]
-    assert len(checks) == len(methods) * (3 + 1)
+    assert len(checks) == len(methods) * (len(regimes) + 1)  # model randomisation per regime, labels for standard
     assert (res / "figures/explain_evaluation.png").stat().st_size > 10_000
     rec = pd.read_csv(res / "keygenes/recovery.tsv", sep="\t")
     assert list(rec.columns) == ["regime", "method", "ground_truth", "class", "seed", "top_n", "n_key_in_top",
                                  "n_key_expected", "auroc", "auprc"]
-    assert set(rec["method"]) == set(methods) | {"consensus", "random", "t_statistic"}
-    assert set(rec["regime"]) == {"standard", "adv_fgsm", "adv_pgd", "baseline"}
+    assert set(rec["method"]) == set(methods) | {"smoothgrad", "consensus", "random", "t_statistic"}
+    assert set(rec["regime"]) == {*regimes, "baseline"}
     assert set(rec["ground_truth"]) == {"all_mr", "class_mr"}
     assert set(rec.loc[rec["regime"] != "baseline", "seed"]) == {7, 8}
     models = rec[rec["regime"] != "baseline"]
-    assert len(models) == 3 * 2 * (len(methods) + 1) * 2 * 3  # regimes x seeds x methods x truths x classes
+    # regimes x seeds x (methods + smoothgrad + consensus) x truths x classes
+    assert len(models) == 5 * 2 * (len(methods) + 2) * 2 * 3
     assert models["n_key_in_top"].between(0, 5).all() and models["auroc"].dropna().between(0, 1).all()
     # AUROC is undefined only where a class has no key gene among the model's genes
     assert (models.loc[models["auroc"].isna(), "n_key_expected"] == 0).all()
-    for name in ["keygenes_all_mr", "keygenes_class_mr", "keygenes_auroc"]:
+    for name in ["keygenes_all_mr", "keygenes_class_mr", "keygenes_auroc", "keygenes_regimes"]:
         assert (res / f"figures/{name}.png").stat().st_size > 10_000
+    # Koo's Table 1 for the classifier: the recovery of class_mr per regime and method, with test accuracy
+    table = pd.read_csv(res / "keygenes/regimes.tsv", sep="\t")
+    assert list(table.columns) == ["regime", "regularised", "method", "accuracy", "auroc_mean", "auroc_sd",
+                                   "auprc_mean", "auprc_sd", "n_seeds"]
+    assert len(table) == 5 * (len(methods) + 2) + 2 and set(table["regime"]) == {*regimes, "baseline"}
+    row = table.set_index(["regime", "method"])
+    cls = models[models["ground_truth"] == "class_mr"]
+    lime_noise = cls[(cls["regime"] == "noise") & (cls["method"] == "lime")]["auroc"]
+    assert row.loc[("noise", "lime"), "auroc_mean"] == pytest.approx(lime_noise.mean())
+    assert row.loc[("adv_fgsm_reg", "lime"), "regularised"] and not row.loc[("noise", "lime"), "regularised"]
+    assert (table.loc[table["regime"] != "baseline", "n_seeds"] == 2).all()
+    noise_training = [json.loads((res / "models/noise.training.json").read_text())["accuracy"],
+                      json.loads((res / "models/seeds/noise.seed8.json").read_text())["accuracy"]]
+    assert row.loc[("noise", "lime"), "accuracy"] == pytest.approx(np.mean(noise_training))
+    # the regularised regime continues the regularised standard model: batch norm, weight decay
+    reg, payload = load_model(res / "models/adv_fgsm_reg.pt")
+    assert payload["architecture"]["batch_norm"] and payload["meta"]["regime"] == "adv_fgsm_reg"
+    assert json.loads((res / "models/adv_fgsm_reg.training.json").read_text())["weight_decay"] == 1e-6
 
 
 def test_second_invocation_has_nothing_to_do(repo, runs):
@@ -293,7 +321,11 @@ def test_paper_config_plans_the_full_reproduction(repo, tmp_path):
                    "resources/data/lung_reference.h5ad", "resources/data/lung_query.matrix.mtx.gz",
                    "resources/data/lung_query.obs.csv", "resources/data/lung_query.var.csv",
                    "resources/data/allen_mtg.zip", "results/lung/annotator/precision_recall.tsv",
-                   "results/allen_mtg/annotator/f1.tsv", "results/paper/fig5.png"]:
+                   "results/allen_mtg/annotator/f1.tsv", "results/paper/fig5.png",
+                   # Koo et al.'s regulatory-code experiment: both sizes, five trials
+                   "results/regulatory_code/table1.tsv", "results/regulatory_code/figures/logos.png",
+                   "results/regulatory_code/attribution/30000/dist_net.reg.adversarial.trial4.tsv",
+                   "results/regulatory_code/attribution/10000/local_net.plain.noise.trial0.tsv"]:
         assert target in out, target
     assert not (workdir / "results").exists()
 
@@ -508,3 +540,34 @@ def test_annotator_arms_end_to_end_and_fig5(repo, tmp_path):
     assert set(composition["query_label"]) == set(as_reference)
     assert composition[composition["attack_space"] == "none"]["n_cells"].sum() == 4240
     assert Image.open(workdir / "results/lung/figures/annotator_precision_recall.png").size[0] > 100
+
+
+def test_regulatory_code_arm_end_to_end(repo, tmp_path):
+    """Koo et al. 2019's Table 1 through Snakemake: off in the tiny config (nothing of it planned), on with
+    regulatory_code.enabled: sequences generated, both models trained in the three regimes (regularised),
+    attributions scored, the table and the logos written."""
+    workdir = deploy(repo, tmp_path / "regcode")
+    assert "regcode_" not in snakemake(repo, workdir, "-n").stdout  # off: not in the default DAG
+    config = yaml.safe_load((workdir / "config/config.yaml").read_text())
+    config["regulatory_code"].update(enabled=True, regularised=[True])
+    (workdir / "config/config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    snakemake(repo, workdir, "results/regulatory_code/table1.tsv", "results/regulatory_code/figures/logos.png")
+    res = workdir / "results/regulatory_code"
+    table = pd.read_csv(res / "table1.tsv", sep="\t")
+    assert list(table.columns) == ["dataset_size", "model", "regularised", "regime", "method", "classification_auc",
+                                   "auroc_mean", "auroc_sd", "auprc_mean", "auprc_sd", "n_trials"]
+    methods = {"saliency", "smoothgrad", "integrated_gradients", "deepshap"}
+    assert len(table) == 2 * 3 * len(methods) and set(table["method"]) == methods
+    assert set(table["regime"]) == {"standard", "noise", "adversarial"} and table["regularised"].all()
+    assert (table["dataset_size"] == 300).all() and (table["n_trials"] == 1).all()
+    assert table[["auroc_mean", "auprc_mean", "classification_auc"]].stack().between(0, 1).all()
+    # the table pools the per-sequence scores of the attribution step
+    scores = pd.read_csv(res / "attribution/300/dist_net.reg.noise.trial0.tsv", sep="\t")
+    smooth = scores[scores["method"] == "smoothgrad"]
+    assert len(smooth) == 10  # attribution.max_sequences positive test sequences
+    row = table[(table["model"] == "dist_net") & (table["regime"] == "noise") & (table["method"] == "smoothgrad")]
+    assert row["auroc_mean"].item() == pytest.approx(smooth["auroc"].mean())
+    markdown = (res / "table1.md").read_text()
+    assert "0.751 ± 0.055" in markdown and "paper" in markdown.lower()  # the paper's headline numbers beside ours
+    assert (res / "figures/logos.png").stat().st_size > 10_000
+

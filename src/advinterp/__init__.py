@@ -35,6 +35,10 @@ __all__ = [
     "paper",
     "plots",
     "preprocess",
+    "regcode_attribution",
+    "regcode_data",
+    "regcode_model",
+    "regcode_plots",
     "regimes",
     "robustness",
     "robustness_tables",
@@ -42,4 +46,5 @@ __all__ = [
     "singlecellnet",
     "smk",
     "specs",
+    "type_relevance",
 ]

@@ -115,7 +115,9 @@ def train_classifier(
     """Adam + cross-entropy, shuffled mini-batches from a seeded generator.
 
     Pass ``model`` to continue training an existing network. ``perturb(model, x, y, step)``,
-    if given, may replace each mini-batch before the update (adversarial training).
+    if given, may replace each mini-batch before the update (adversarial training). A model with a
+    ``regularisation_loss()`` method has it added to the loss of every update (computed from that
+    update's forward pass).
     The history records,
     after every epoch, the mean training loss and the eval-mode accuracy on the
     training and test cells.
@@ -149,6 +151,8 @@ def train_classifier(
             step += 1
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(model(xb), yb)
+            if hasattr(model, "regularisation_loss"):  # e.g. TabNet's mask sparsity (advinterp.tabnet)
+                loss = loss + model.regularisation_loss()
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(idx)

@@ -354,6 +354,24 @@ def keygene_regimes_figure(table: pd.DataFrame, title: str) -> plt.Figure:
     return fig
 
 
+def type_relevance_figure(table: pd.DataFrame, title: str) -> plt.Figure:
+    """UnitedNet-style type relevance (explain/{regime}/type_relevance.tsv) as a type × gene heatmap of
+    ``scaled``: rows the predicted types, columns the union of their top genes (ordered by the type
+    that ranks them best), blank where a gene is not among a type's top genes."""
+    classes = list(dict.fromkeys(table["class"]))
+    genes = list(dict.fromkeys(table.sort_values(["rank", "class"], kind="stable")["gene"]))
+    grid = table.pivot(index="class", columns="gene", values="scaled").reindex(index=classes, columns=genes)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.28 * len(genes) + 2.5), max(3.0, 0.45 * len(classes) + 1.5)))
+    sns.heatmap(grid, cmap="viridis", vmin=0, vmax=1, ax=ax, cbar_kws={"label": "relevance (min-max within type)"},
+                linewidths=0.2, linecolor="white")
+    ax.set_xlabel("gene (top genes of each type)")
+    ax.set_ylabel("predicted type")
+    ax.tick_params(axis="x", labelsize=7)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def venn_grid_figure(sets: dict[str, tuple[set, set]], labels: tuple[str, str], title: str) -> plt.Figure:
     """One two-set Venn diagram per class (matplotlib-venn), e.g. consensus vs DE top genes (Fig. 3d,e)."""
     from matplotlib_venn import venn2

@@ -40,7 +40,7 @@ def library_dir():
 # parsing works in a bare snakemake environment too, e.g. with --use-conda.
 LIBRARY_DIR = library_dir()
 sys.path.insert(0, LIBRARY_DIR)
-from advinterp.specs import ATTACKS, REGIMES
+from advinterp.specs import ATTACKS, REGIMES, base_regime, regime_attack, trained_here
 from advinterp.config import (
     SIMULATED_SOURCES,
     canonical,
@@ -89,6 +89,13 @@ DATASET_ENTRIES = canonical(DATASET_ENTRIES)
 
 
 DATASETS = list(config["datasets"])
+# regimes trained by train_regime (its wildcard constraint)
+TRAINED_BY_TRAIN_REGIME = "|".join(r for r in REGIMES if trained_here(r))
+# explainers run on every model: the consensus voters and the extra methods (scored, not voting)
+EXPLAINED_METHODS = [
+    *config["interpretability"]["methods"],
+    *config["interpretability"]["extra_methods"],
+]
 # the Allen MLP arm's datasets (paper Fig. 5c): loaded like the others, analysed only by that arm
 ALLEN_DATASETS = list(config["allen_mlp"]["datasets"])
 # SingleCellNet's runs (paper Fig. 5a,b): name -> reference, query, labels
@@ -144,7 +151,7 @@ def all_outputs():
             f"results/{run}/annotator/precision_recall.tsv",
             f"results/{run}/figures/annotator_precision_recall.png",
         ]
-    return outputs + paper_buildable()
+    return outputs + regcode_outputs() + paper_buildable()
 
 
 def allen_selection_rule():
@@ -176,6 +183,60 @@ def singlecellnet_inputs(wildcards):
 
 def scn_label_key(wildcards, role):
     return DATASET_ENTRIES[SCN_RUNS[wildcards.run][role]]["label_key"]
+
+
+RC = config["regulatory_code"]
+
+
+def regcode_outputs():
+    """The regulatory-code arm's targets (Koo et al. 2019's Table 1), when regulatory_code.enabled."""
+    if not RC["enabled"]:
+        return []
+    return [
+        "results/regulatory_code/table1.tsv",
+        "results/regulatory_code/table1.md",
+        "results/regulatory_code/figures/logos.png",
+    ]
+
+
+def regcode_reg_name(regularised):
+    return "reg" if regularised else "plain"
+
+
+def regcode_trial_seed(wildcards):
+    """A trial's seed: the run's seed + the trial number."""
+    return int(config["seed"]) + int(wildcards.trial)
+
+
+def regcode_attribution_parts(wildcards):
+    """Per-sequence scores of every model: sizes x models x regularisation x regimes x trials."""
+    return expand(
+        "results/regulatory_code/attribution/{size}/{rc_model}.{rc_reg}.{rc_regime}.trial{trial}.tsv",
+        size=RC["dataset_sizes"],
+        rc_model=RC["models"],
+        rc_reg=[regcode_reg_name(r) for r in RC["regularised"]],
+        rc_regime=RC["regimes"],
+        trial=range(int(RC["trials"])),
+    )
+
+
+def regcode_pick(value, choices):
+    """``value`` when the run has it among ``choices``, else the run's first choice."""
+    return value if value in list(choices) else list(choices)[0]
+
+
+def regcode_logo_inputs(wildcards):
+    """Data and model (trial 0, first dataset size) whose attribution logos are drawn: the attribution
+    section's logo_* choice where the run trains it, else the run's first of each."""
+    att = RC["attribution"]
+    size = RC["dataset_sizes"][0]
+    model = regcode_pick(att["logo_model"], RC["models"])
+    reg = regcode_reg_name(regcode_pick(att["logo_regularised"], RC["regularised"]))
+    regime = regcode_pick(att["logo_regime"], RC["regimes"])
+    return {
+        "data": f"results/regulatory_code/data/synthetic_{size}.npz",
+        "model": f"results/regulatory_code/models/{size}/{model}.{reg}.{regime}.trial0.pt",
+    }
 
 
 def allen_outputs(ds):
@@ -374,11 +435,16 @@ def standard_model(wildcards):
 
 
 def sanity_models(wildcards):
-    """Models whose robustness evaluation is sanity-checked: standard and adv_{attack} (config seed)."""
-    ds = wildcards.dataset
-    return [f"results/{ds}/models/standard.pt"] + [
-        f"results/{ds}/models/adv_{attack}.pt"
-        for attack in config["robustness"]["attacks"]
+    """Models whose robustness evaluation is sanity-checked and drawn over epsilon (config seed): standard,
+    adv_{attack} and every other regime of interpretability.regimes."""
+    regimes = [
+        "standard",
+        *(f"adv_{attack}" for attack in config["robustness"]["attacks"]),
+        *config["interpretability"]["regimes"],
+    ]
+    return [
+        f"results/{wildcards.dataset}/models/{regime}.pt"
+        for regime in dict.fromkeys(regimes)
     ]
 
 
@@ -410,6 +476,7 @@ def interpretability_outputs(ds):
     outputs = [f"results/{ds}/consensus/{r}.tsv" for r in regimes]
     outputs += [f"results/{ds}/consensus/{r}.ranked.tsv" for r in regimes]
     outputs += [f"results/{ds}/figures/consensus_{r}.png" for r in regimes]
+    outputs += [f"results/{ds}/figures/type_relevance_{r}.png" for r in regimes]
     if ds in config["explanation_checks"]["datasets"]:
         outputs += [
             f"results/{ds}/explain/evaluation.tsv",
@@ -422,26 +489,32 @@ def interpretability_outputs(ds):
             f"results/{ds}/figures/keygenes_all_mr.png",
             f"results/{ds}/figures/keygenes_class_mr.png",
             f"results/{ds}/figures/keygenes_auroc.png",
+            f"results/{ds}/keygenes/regimes.tsv",
+            f"results/{ds}/figures/keygenes_regimes.png",
         ]
     return outputs
 
 
-def regime_model(wildcards):
-    """Model of {regime} trained with {seed} (the main models for the config seed)."""
-    ds, regime, seed = wildcards.dataset, wildcards.regime, int(wildcards.seed)
-    if seed == config["seed"]:
+def model_path(ds, regime, seed):
+    """Model of a regime trained with a seed (the main models for the config seed)."""
+    if int(seed) == config["seed"]:
         return f"results/{ds}/models/{regime}.pt"
     return f"results/{ds}/models/seeds/{regime}.seed{seed}.pt"
 
 
-def explain_tables(dataset, regime, seed):
-    """Per-method importance tables of one (regime, seed)."""
+def regime_model(wildcards):
+    """Model of {regime} trained with {seed}."""
+    return model_path(wildcards.dataset, wildcards.regime, wildcards.seed)
+
+
+def explain_tables(dataset, regime, seed, methods=None):
+    """Per-method importance tables of one (regime, seed): every explained method's, or ``methods``'."""
     folder = (
         f"results/{dataset}/explain/{regime}"
         if seed == config["seed"]
         else f"results/{dataset}/explain/seeds/seed{seed}/{regime}"
     )
-    return [f"{folder}/{m}.tsv" for m in config["interpretability"]["methods"]]
+    return [f"{folder}/{m}.tsv" for m in methods or EXPLAINED_METHODS]
 
 
 def regime_model_main(wildcards):
@@ -450,8 +523,13 @@ def regime_model_main(wildcards):
 
 
 def explain_main(wildcards):
-    """Importance tables of {regime} for the config seed (the consensus of the main models)."""
-    return explain_tables(wildcards.dataset, wildcards.regime, config["seed"])
+    """Importance tables of {regime}'s voters for the config seed (the consensus of the main models)."""
+    return explain_tables(
+        wildcards.dataset,
+        wildcards.regime,
+        config["seed"],
+        config["interpretability"]["methods"],
+    )
 
 
 def explain_all(wildcards):
@@ -463,15 +541,55 @@ def explain_all(wildcards):
     }
 
 
-def label_randomised_inputs(wildcards):
-    """adv_* trained on shuffled labels continue from the shuffled-label standard model, at the selected epsilon."""
-    if wildcards.regime == "standard":
-        return {}
+def regime_training_metrics(wildcards):
+    """Training metrics (clean test accuracy) of every regime and seed, keyed '{regime}__seed{seed}'
+    (keygenes/regimes.tsv)."""
     ds = wildcards.dataset
-    return {
-        "base": f"results/{ds}/models/label_randomised/standard.pt",
-        "epsilon": f"results/{ds}/robustness/selected_epsilon.json",
-    }
+    files = {}
+    for regime in config["interpretability"]["regimes"]:
+        for seed in interpretability_seeds():
+            main = seed == config["seed"]
+            if regime == "standard":
+                path = (
+                    f"results/{ds}/metrics/standard.json"
+                    if main
+                    else f"results/{ds}/models/seeds/standard.seed{seed}.json"
+                )
+            else:
+                path = (
+                    f"results/{ds}/models/{regime}.training.json"
+                    if main
+                    else f"results/{ds}/models/seeds/{regime}.seed{seed}.json"
+                )
+            files[f"{regime}__seed{seed}"] = path
+    return files
+
+
+def regime_inputs(wildcards):
+    """What a regime trained by train_regime starts from - the data, its base model (standard or standard_reg,
+    same seed) and, for an adversarial regime, the selected epsilon."""
+    ds, regime = wildcards.dataset, wildcards.regime
+    seed = int(wildcards.get("seed", config["seed"]))
+    inputs = {"data": f"results/{ds}/data/preprocessed.h5ad"}
+    base = base_regime(regime)
+    if base is not None:
+        inputs["base"] = model_path(ds, base, seed)
+    if regime_attack(regime) is not None:
+        inputs["epsilon"] = f"results/{ds}/robustness/selected_epsilon.json"
+    return inputs
+
+
+def label_randomised_inputs(wildcards):
+    """A regime trained on shuffled labels continues from the shuffled-label model of its base regime
+    (standard or standard_reg), as the real one does; adversarial regimes at the selected epsilon.
+    """
+    ds, base = wildcards.dataset, base_regime(wildcards.regime)
+    inputs = {}
+    if base is not None:
+        inputs["base"] = f"results/{ds}/models/label_randomised/{base}.pt"
+    if regime_attack(wildcards.regime) is not None:
+        inputs["epsilon"] = f"results/{ds}/robustness/selected_epsilon.json"
+    return inputs
 
 
 def label_randomised_model(wildcards):

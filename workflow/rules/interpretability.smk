@@ -5,7 +5,7 @@ rule explain:
     output:
         expand(
             "results/{{dataset}}/explain/{{regime}}/{method}.tsv",
-            method=config["interpretability"]["methods"],
+            method=EXPLAINED_METHODS,
         ),
     log:
         "results/logs/{dataset}/explain.{regime}.log",
@@ -32,7 +32,7 @@ use rule explain as explain_seed with:
     output:
         expand(
             "results/{{dataset}}/explain/seeds/seed{{seed}}/{{regime}}/{method}.tsv",
-            method=config["interpretability"]["methods"],
+            method=EXPLAINED_METHODS,
         ),
     log:
         "results/logs/{dataset}/explain_seed.{regime}.seed{seed}.log",
@@ -92,6 +92,48 @@ rule keygene_recovery:
         "../scripts/keygene_recovery.py"
 
 
+rule keygene_regimes:
+    input:
+        unpack(regime_training_metrics),
+        recovery="results/{dataset}/keygenes/recovery.tsv",
+    output:
+        report(
+            "results/{dataset}/keygenes/regimes.tsv",
+            caption="../report/regimes_table.rst",
+            category="{dataset}",
+            subcategory="interpretability",
+        ),
+    log:
+        "results/logs/{dataset}/keygene_regimes.log",
+    benchmark:
+        "results/benchmarks/{dataset}/keygene_regimes.tsv"
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/keygene_regimes.py"
+
+
+rule plot_keygene_regimes:
+    input:
+        "results/{dataset}/keygenes/regimes.tsv",
+    output:
+        png=report(
+            "results/{dataset}/figures/keygenes_regimes.png",
+            caption="../report/keygenes_regimes.rst",
+            category="{dataset}",
+            subcategory="interpretability",
+        ),
+        pdf="results/{dataset}/figures/keygenes_regimes.pdf",
+    log:
+        "results/logs/{dataset}/plot_keygene_regimes.log",
+    benchmark:
+        "results/benchmarks/{dataset}/plot_keygene_regimes.tsv"
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/plot_keygene_regimes.py"
+
+
 rule plot_consensus:
     input:
         "results/{dataset}/consensus/{regime}.tsv",
@@ -148,6 +190,58 @@ rule plot_keygenes:
         "../scripts/plot_keygenes.py"
 
 
+# UnitedNet-style relevance of genes to predicted types (Tang et al. 2023; advinterp.type_relevance).
+rule type_relevance:
+    input:
+        data="results/{dataset}/data/preprocessed.h5ad",
+        model=regime_model_main,
+    output:
+        report(
+            "results/{dataset}/explain/{regime}/type_relevance.tsv",
+            caption="../report/type_relevance_table.rst",
+            category="{dataset}",
+            subcategory="interpretability",
+        ),
+    log:
+        "results/logs/{dataset}/type_relevance.{regime}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/type_relevance.{regime}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: 1
+    resources:
+        gpu=GPU,
+    params:
+        cells_per_class=config["interpretability"]["cells_per_class"],
+        background_cells=config["interpretability"]["background_cells"],
+        top_n=top_n_of,
+        seed=config["seed"],
+        device=config["device"],
+    script:
+        "../scripts/type_relevance.py"
+
+
+rule plot_type_relevance:
+    input:
+        "results/{dataset}/explain/{regime}/type_relevance.tsv",
+    output:
+        png=report(
+            "results/{dataset}/figures/type_relevance_{regime}.png",
+            caption="../report/type_relevance.rst",
+            category="{dataset}",
+            subcategory="interpretability",
+        ),
+        pdf="results/{dataset}/figures/type_relevance_{regime}.pdf",
+    log:
+        "results/logs/{dataset}/plot_type_relevance.{regime}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/plot_type_relevance.{regime}.tsv"
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/plot_type_relevance.py"
+
+
 rule train_label_randomised:
     input:
         unpack(label_randomised_inputs),
@@ -169,6 +263,8 @@ rule train_label_randomised:
         training=config["training"],
         attacks=config["attacks"],
         adversarial_training=config["adversarial_training"],
+        regularisation=config["regularisation"],
+        noise_training=config["noise_training"],
         seed=config["seed"],
         device=config["device"],
     script:

@@ -45,6 +45,62 @@ use rule train_standard as train_standard_seed with:
         device=config["device"],
 
 
+# Koo et al. 2019's regimes (advinterp.regimes): noise injection, and the regularised variant of
+# every regime (*_reg); standard and adv_{attack} are trained by train_standard / train_adversarial.
+rule train_regime:
+    input:
+        unpack(regime_inputs),
+    output:
+        model="results/{dataset}/models/{regime}.pt",
+        history="results/{dataset}/models/{regime}.history.tsv",
+        metrics="results/{dataset}/models/{regime}.training.json",
+    log:
+        "results/logs/{dataset}/train_regime.{regime}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/train_regime.{regime}.tsv"
+    wildcard_constraints:
+        regime=TRAINED_BY_TRAIN_REGIME,
+    conda:
+        "../envs/torch.yaml"
+    threads: 2
+    resources:
+        gpu=GPU,
+    params:
+        model=config["model"],
+        training=config["training"],
+        attacks=config["attacks"],
+        adversarial_training=config["adversarial_training"],
+        regularisation=config["regularisation"],
+        noise_training=config["noise_training"],
+        seed=config["seed"],
+        device=config["device"],
+    script:
+        "../scripts/train_regime.py"
+
+
+use rule train_regime as train_regime_seed with:
+    input:
+        unpack(regime_inputs),
+    output:
+        model="results/{dataset}/models/seeds/{regime}.seed{seed}.pt",
+        history="results/{dataset}/models/seeds/{regime}.seed{seed}.history.tsv",
+        metrics="results/{dataset}/models/seeds/{regime}.seed{seed}.json",
+    log:
+        "results/logs/{dataset}/train_regime_seed.{regime}.seed{seed}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/train_regime_seed.{regime}.seed{seed}.tsv"
+    threads: 1
+    params:
+        model=config["model"],
+        training=config["training"],
+        attacks=config["attacks"],
+        adversarial_training=config["adversarial_training"],
+        regularisation=config["regularisation"],
+        noise_training=config["noise_training"],
+        seed=seed_of,
+        device=config["device"],
+
+
 rule plot_standard_model:
     input:
         data="results/{dataset}/data/preprocessed.h5ad",

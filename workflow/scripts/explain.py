@@ -18,9 +18,10 @@ device = select_device(smk.params.device)
 # device batch sizes come from the config, not from params (changing them must not rerun the job)
 cfg = with_device_batches(smk.params.interpretability, smk.config["interpretability"])
 model, _ = load_model(smk.input.model, device)
-importances = explain_model(model, split_data(ad.read_h5ad(smk.input.data)), cfg["methods"],
+methods = cfg["methods"] + cfg["extra_methods"]  # the consensus voters and the extra methods
+importances = explain_model(model, split_data(ad.read_h5ad(smk.input.data)), methods,
                             explain_params({"interpretability": cfg}), cfg["cells_per_class"],
                             cfg["background_cells"], smk.params.seed)
-for method, path in zip(cfg["methods"], smk.output, strict=True):
+for method, path in zip(methods, smk.output, strict=True):
     log.info("%s: top gene per class %s", method, importances[method].idxmax().to_dict())
     write_tsv(importances[method], path, index=True)

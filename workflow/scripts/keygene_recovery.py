@@ -17,6 +17,7 @@ for key in smk.input.keys():
     if key == "data":
         continue
     regime, seed = key.split("__seed")
-    importances[(regime, int(seed))] = read_importances(cfg["methods"], smk.input[key])
-table = recovery_for_dataset(ad.read_h5ad(smk.input.data), importances, cfg["top_n"], smk.params.seed)
+    importances[(regime, int(seed))] = read_importances(cfg["methods"] + cfg["extra_methods"], smk.input[key])
+table = recovery_for_dataset(ad.read_h5ad(smk.input.data), importances, cfg["top_n"], smk.params.seed,
+                             voters=cfg["methods"])
 write_tsv(table, smk.output[0])

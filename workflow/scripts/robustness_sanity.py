@@ -12,7 +12,7 @@ from advinterp.device import seed_everything, select_device
 from advinterp.io import read_json, write_tsv
 from advinterp.model import load_model, split_data
 from advinterp.smk import setup_logging
-from advinterp.specs import EvaluationSpec, SanitySpec
+from advinterp.specs import EvaluationSpec, SanitySpec, evaluation_epsilon
 
 smk = snakemake  # noqa: F821
 setup_logging(smk)
@@ -21,9 +21,8 @@ device = select_device(smk.params.device)
 evaluation = with_evaluation_batch(smk.params.evaluation, smk.config)
 selected = read_json(smk.input.epsilon)
 models = {Path(path).stem: load_model(path, device)[0] for path in smk.input.models}
-# adv_{attack} is reported at its training epsilon; the standard model at the smallest selected one
-model_epsilon = {name: selected[name.removeprefix("adv_")]["epsilon"] for name in models if name != "standard"}
-model_epsilon["standard"] = min(choice["epsilon"] for choice in selected.values())
+# adversarial regimes are reported at their training epsilon, the others at the smallest selected one
+model_epsilon = {name: evaluation_epsilon(name, selected) for name in models}
 data = split_data(ad.read_h5ad(smk.input.data))
 table, curves = sanity_checks(models, load_model(smk.input.surrogate, device)[0], data.x_test, data.y_test,
                               [float(e) for e in smk.params.robustness["epsilons"]], model_epsilon,

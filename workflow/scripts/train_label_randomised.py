@@ -9,7 +9,16 @@ from advinterp.explain_checks import label_randomised_model
 from advinterp.io import read_json, write_tsv
 from advinterp.model import load_model, save_model, split_data
 from advinterp.smk import setup_logging
-from advinterp.specs import AdversarialTrainingSpec, Architecture, AttackSpec, TrainSpec
+from advinterp.specs import (
+    AdversarialTrainingSpec,
+    Architecture,
+    AttackSpec,
+    NoiseTrainingSpec,
+    RegularisationSpec,
+    TrainSpec,
+    evaluation_epsilon,
+    parse_regime,
+)
 
 smk = snakemake  # noqa: F821
 log = setup_logging(smk)
@@ -18,14 +27,18 @@ device = select_device(smk.params.device)
 arch = Architecture.from_config(smk.params.model)
 regime = smk.wildcards.regime
 data = split_data(ad.read_h5ad(smk.input.data))
-extra = {}
-if regime != "standard":
-    extra = {"epsilon": read_json(smk.input.epsilon)[regime.removeprefix("adv_")]["epsilon"],
-             "adv_spec": AdversarialTrainingSpec.from_config(smk.params.adversarial_training),
-             "attack_spec": AttackSpec.from_config(smk.params.attacks),
-             "standard": load_model(smk.input.base, device)[0]}
+regularisation = RegularisationSpec.from_config(smk.params.regularisation)
+extra = {"regularisation": regularisation, "noise": NoiseTrainingSpec.from_config(smk.params.noise_training),
+         "adv_spec": AdversarialTrainingSpec.from_config(smk.params.adversarial_training),
+         "attack_spec": AttackSpec.from_config(smk.params.attacks)}
+if "epsilon" in smk.input.keys():
+    extra["epsilon"] = evaluation_epsilon(regime, read_json(smk.input.epsilon))
+if "base" in smk.input.keys():
+    extra["standard"] = load_model(smk.input.base, device)[0]
 model, history = label_randomised_model(data, regime, arch, TrainSpec.from_config(smk.params.training), smk.params.seed,
                                         device, **extra)
+if parse_regime(regime)[1]:  # the *_reg regimes train the regularised network
+    arch = regularisation.architecture(arch)
 log.info("%s on shuffled labels: last epoch %s", regime, history.iloc[-1].to_dict())
 save_model(smk.output.model, model, data.x_train.shape[1], arch, data.class_names, data.gene_names,
            regime=f"{regime} (shuffled labels)", seed=smk.params.seed)
