@@ -88,9 +88,11 @@ def test_torch_rules_were_given_a_gpu(cluster_run):
             assert record["NumCPUs"] == str(profile["set-resources"][rule]["cpus_per_gpu"])
         else:
             assert "gpu" not in record.get("TresPerJob", ""), (rule, record)
-    # every torch rule of the profile that the tiny DAG has (the Fig. 5 arms are off in it)
-    annotator_rules = {"singlecellnet", "allen_train", "allen_train_adversarial", "allen_preservation", "allen_f1"}
-    assert seen == gpu_rules - annotator_rules
+    # every torch rule of the profile that the tiny DAG has (the Fig. 5 arms and the regulatory-code arm are off)
+    off_rules = {"singlecellnet", "allen_train", "allen_train_adversarial", "allen_preservation", "allen_f1",
+                 "regcode_train", "regcode_attribute", "regcode_logos"}
+    assert seen == gpu_rules - off_rules
+    assert {"train_regime", "train_regime_seed", "type_relevance"} <= seen
 
 
 def test_cluster_tables_equal_the_local_run(runs, cluster_run):
