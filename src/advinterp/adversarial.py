@@ -24,7 +24,7 @@ import torch
 
 from advinterp.attacks import attack
 from advinterp.autoattack import evaluate
-from advinterp.model import MLP, TrainResult, classification_metrics, predict, train_classifier
+from advinterp.model import MLP, TrainResult, classification_metrics, predict, train_classifier, training_metrics
 from advinterp.specs import AdversarialTrainingSpec, AttackSpec, EvaluationSpec, TrainSpec
 
 log = logging.getLogger(__name__)
@@ -105,11 +105,7 @@ def train_adversarial_regime(standard: MLP, data, attack_name: str, epsilon: flo
     result = adversarial_train(standard, data.x_train, data.y_train, x, y, attack_name, epsilon, adv_spec,
                                attack_spec, train_spec, seed, device)
     metrics = {
-        **attacked_metrics(result.model, x, y, data.class_names, device),
-        "n_train": int(len(data.y_train)),
-        "n_test": int(len(y)),
-        "device": torch.device(device).type,
-        "seconds": round(result.seconds, 3),
+        **training_metrics(result.model, data, result.seconds, device),
         "attack": attack_name,
         "epsilon": float(epsilon),
         "mode": adv_spec.mode,

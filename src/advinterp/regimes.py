@@ -23,7 +23,7 @@ from dataclasses import replace
 import torch
 
 from advinterp.adversarial import train_adversarial_regime
-from advinterp.model import MLP, SplitData, TrainResult, classification_metrics, predict, train_classifier
+from advinterp.model import MLP, SplitData, TrainResult, train_classifier, training_metrics
 from advinterp.specs import (
     AdversarialTrainingSpec,
     Architecture,
@@ -92,13 +92,4 @@ def train_regime(regime: str, data: SplitData, arch: Architecture, train_spec: T
         result, adv_metrics = train_adversarial_regime(base, data, regime_attack(regime), epsilon, adv_spec,
                                                        attack_spec, spec, seed, device)
         extra.update({k: adv_metrics[k] for k in ("attack", "epsilon", "mode")})
-    y_pred = predict(result.model, data.x_test, device, spec.eval_batch_size)
-    metrics = {
-        **classification_metrics(data.y_test, y_pred, data.class_names),
-        "n_train": int(len(data.y_train)),
-        "n_test": int(len(data.y_test)),
-        "device": torch.device(device).type,
-        "seconds": round(result.seconds, 3),
-        **extra,
-    }
-    return result, metrics, arch
+    return result, {**training_metrics(result.model, data, result.seconds, device, spec.eval_batch_size), **extra}, arch
