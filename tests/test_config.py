@@ -22,7 +22,7 @@ def validation_message(repo, config):
 
 
 @pytest.mark.parametrize("name", ["config/config.yaml", "config/paper.yaml", "config/small_epsilon.yaml",
-                                  ".test/config/config.yaml"])
+                                  "config/tabnet.yaml", ".test/config/config.yaml"])
 def test_shipped_configs_are_valid(repo, name, default):
     # --configfile layers a file over config/config.yaml, as snakemake does here
     config = copy.deepcopy(default)
@@ -51,12 +51,60 @@ def test_cross_key_checks(default):
         check_config(default, {})
 
 
+def test_bad_model_kind_is_named(repo, default):
+    default["model"]["kind"] = "xgboost"
+    assert validation_message(repo, default).startswith("config key 'model.kind': 'xgboost' is not one of")
+    with pytest.raises(ValueError, match=r"model.kind='xgboost'; use one of \['mlp', 'tabnet'\]"):
+        check_config(default, {})  # the library's own check, for configs built without the schema
+
+
+def test_model_kinds_and_their_explainers(default):
+    interp = default["interpretability"]
+    with pytest.raises(ValueError, match="interpretability.methods .*'tabnet_mask' explains TabNet models"):
+        check_config({**default, "interpretability": {**interp, "methods": [*interp["methods"], "tabnet_mask"]}}, {})
+    tabnet_regimes = {**interp, "regimes": ["standard", "tabnet_standard"]}
+    check_config({**default, "interpretability": tabnet_regimes}, {})
+    deep = {**tabnet_regimes, "tabnet_methods": ["saliency", "shap_deep"]}
+    with pytest.raises(ValueError, match="interpretability.tabnet_methods .*'shap_deep' cannot explain a TabNet"):
+        check_config({**default, "interpretability": deep}, {})
+    # tabnet_methods are checked only when a TabNet is trained
+    check_config({**default, "interpretability": {**interp, "tabnet_methods": ["shap_deep"]}}, {})
+    as_tabnet = {**default, "model": {**default["model"], "kind": "tabnet"}}
+    with pytest.raises(ValueError, match=r"interpretability.regimes names \['standard_reg'\], but model.kind is "
+                                         "'tabnet' and the regularised"):
+        check_config(as_tabnet, {})
+    with pytest.raises(ValueError, match=r"names \['tabnet_standard'\], but model.kind is 'tabnet'"):
+        check_config({**as_tabnet, "interpretability": {**interp, "regimes": ["standard", "tabnet_standard"]}}, {})
+    check_config({**as_tabnet, "interpretability": {**interp, "regimes": ["standard", "adv_pgd", "noise"]}}, {})
+
+
+def test_regime_model_settings_and_methods(default):
+    from advinterp.config import checked_methods, explained_methods, model_kind, model_params, voting_methods
+    from advinterp.specs import Architecture
+
+    assert model_params(default, "adv_pgd") == {"dropout": default["model"]["dropout"],
+                                                "hidden": default["model"]["hidden"]}  # as before TabNet existed
+    tabnet = model_params(default, "tabnet_adv_pgd")
+    assert Architecture.from_config(tabnet).kind == "tabnet" and tabnet["tabnet"] == default["model"]["tabnet"]
+    assert model_kind(default, "standard") == "mlp" and model_kind(default, "tabnet_noise") == "tabnet"
+    assert voting_methods(default, "tabnet_standard") == default["interpretability"]["tabnet_methods"]
+    assert explained_methods(default, "noise") == [*default["interpretability"]["methods"], "smoothgrad"]
+    checks = default["explanation_checks"]["methods"]  # saliency, activation_maximization, shap_gradient, shap_deep
+    assert checked_methods(default, "standard") == checks
+    assert checked_methods(default, "tabnet_standard") == ["saliency", "shap_gradient", "tabnet_mask"]
+    as_tabnet = {**default, "model": {**default["model"], "kind": "tabnet"}}
+    assert model_kind(as_tabnet, "standard") == "tabnet" and model_params(as_tabnet, "standard")["kind"] == "tabnet"
+
+
 def test_schema_lists_the_registered_methods(repo):
-    from advinterp.specs import EXPLAIN_METHODS
+    from advinterp.specs import EXPLAIN_METHODS, TABNET_UNSUPPORTED
 
     schema = yaml.safe_load((repo / SCHEMA).read_text())
-    methods = schema["properties"]["interpretability"]["properties"]["methods"]["items"]["enum"]
-    assert methods == list(EXPLAIN_METHODS)
+    interp = schema["properties"]["interpretability"]["properties"]
+    assert interp["methods"]["items"]["enum"] == [m for m in EXPLAIN_METHODS if m != "tabnet_mask"]
+    # a TabNet's voters: every method that can explain one (some only without L2 normalisation)
+    assert set(interp["tabnet_methods"]["items"]["enum"]) == (set(EXPLAIN_METHODS) - set(TABNET_UNSUPPORTED)
+                                                              | {"integrated_gradients", "activation_maximization"})
     assert set(schema["properties"]["interpretability"]["properties"]["params"]["properties"]) == set(EXPLAIN_METHODS)
 
 

@@ -187,7 +187,8 @@ def test_regimes_table_by_hand():
                                             ("noise_reg", 0, "A", 0.5, 0.1), ("noise_reg", 0, "B", 0.5, 0.1),
                                             ("baseline", 0, "A", 0.55, 0.15), ("baseline", 0, "B", 0.65, 0.25)]:
         for truth in ("class_mr", "all_mr"):
-            rows.append({"regime": regime, "method": "t_statistic" if regime == "baseline" else "saliency",
+            rows.append({"regime": regime, "model": "none" if regime == "baseline" else "mlp",
+                         "method": "t_statistic" if regime == "baseline" else "saliency",
                          "ground_truth": truth, "class": cls, "seed": seed,
                          "auroc": auroc if truth == "class_mr" else 0.0, "auprc": auprc})
     recovery = pd.DataFrame(rows)
@@ -201,5 +202,6 @@ def test_regimes_table_by_hand():
     assert row.loc["noise_reg", "regularised"] and not row.loc["standard", "regularised"]
     assert row.loc["noise_reg", "auroc_sd"] == 0 and row.loc["noise_reg", "n_seeds"] == 1
     assert np.isnan(row.loc["baseline", "accuracy"]) and row.loc["baseline", "method"] == "t_statistic"
+    assert row.loc["standard", "model"] == "mlp" and row.loc["baseline", "model"] == "none"
     with pytest.raises(ValueError, match=r"regime 'standard' for seeds \[1\]"):
         regimes_table(recovery, {("standard", 0): 0.9, ("noise_reg", 0): 0.7})

@@ -57,7 +57,7 @@ def differences(a, b) -> dict:
 
 def test_every_spec_names_its_section():
     assert {cls.__name__ for cls in SPECS} == {"NetworkSpec", "SimulationSpec", "PreprocessSpec", "Architecture",
-                                               "TrainSpec", "AttackSpec", "EvaluationSpec", "SanitySpec",
+                                               "TabNetSpec", "TrainSpec", "AttackSpec", "EvaluationSpec", "SanitySpec",
                                                "AdversarialTrainingSpec", "NoiseTrainingSpec", "RegularisationSpec"}
     for cls in SPECS:
         assert cls.SECTION and hasattr(cls, "from_config"), cls.__name__

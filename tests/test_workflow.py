@@ -122,9 +122,10 @@ def test_robustness_outputs(runs):
 
     sanity = pd.read_csv(res / "robustness/sanity.tsv", sep="\t")
     assert list(sanity.columns) == ["model", "check", "passed", "detail"]
-    # every regime of interpretability.regimes is checked and drawn over epsilon (Koo's noise and adv_fgsm_reg too)
-    every = {"standard", "adv_fgsm", "adv_pgd", "noise", "adv_fgsm_reg"}
-    assert set(sanity["model"]) == every and len(sanity) == 5 * 5
+    # every regime of interpretability.regimes is checked and drawn over epsilon (Koo's noise and adv_fgsm_reg,
+    # and the TabNet regimes, too)
+    every = {"standard", "adv_fgsm", "adv_pgd", "noise", "adv_fgsm_reg", "tabnet_standard", "tabnet_adv_fgsm"}
+    assert set(sanity["model"]) == every and len(sanity) == 7 * 5
     assert sanity["passed"].dtype == bool and sanity["detail"].str.len().gt(10).all()
     curves = pd.read_csv(res / "robustness/autoattack.tsv", sep="\t")
     assert set(curves["model"]) == every
@@ -141,23 +142,36 @@ def test_robustness_outputs(runs):
 def test_interpretability_outputs(runs):
     res = runs[0] / "results/sergio"
     methods = ["saliency", "activation_maximization", "lime", "shap_gradient", "shap_deep", "shap_kernel"]
-    regimes = ["standard", "adv_fgsm", "adv_pgd", "noise", "adv_fgsm_reg"]
+    tabnet_methods = ["saliency", "lime", "shap_gradient", "shap_kernel", "tabnet_mask"]
+    mlp_regimes = ["standard", "adv_fgsm", "adv_pgd", "noise", "adv_fgsm_reg"]
+    tabnet_regimes = ["tabnet_standard", "tabnet_adv_fgsm"]  # TabNet beside the MLP (issue #15)
+    regimes = mlp_regimes + tabnet_regimes
+    voters = {r: tabnet_methods if r.startswith("tabnet_") else methods for r in regimes}
     genes = list(ad.read_h5ad(res / "data/preprocessed.h5ad").var_names)
     for regime in regimes:
+        assert {p.stem for p in (res / f"explain/{regime}").glob("*.tsv")} - {"type_relevance"} == {
+            *voters[regime], "smoothgrad"}  # each model's own voters; smoothgrad: extra method, scored, not voting
         tables = {m: pd.read_csv(res / f"explain/{regime}/{m}.tsv", sep="\t", index_col=0)
-                  for m in [*methods, "smoothgrad"]}  # smoothgrad: extra method, scored but not voting
+                  for m in [*voters[regime], "smoothgrad"]}
         for m, t in tables.items():
             assert list(t.index) == genes and list(t.columns) == ["type_0", "type_1", "type_2"], m
             assert np.isfinite(t.to_numpy()).all() and (t.to_numpy() >= 0).all()
+        if "tabnet_mask" in tables:  # per-cell masks sum to 1: a class's mean importance sums to 1 too
+            np.testing.assert_allclose(tables["tabnet_mask"].sum(), 1, rtol=1e-6)
         votes = pd.read_csv(res / f"consensus/{regime}.tsv", sep="\t", index_col=0)
-        assert votes.to_numpy().max() <= len(methods) and votes.to_numpy().max() > 1
-        # every method puts exactly top_n = 5 genes in each class's vote (ties can add more)
-        assert (votes.sum() >= 5 * len(methods)).all()
+        assert votes.to_numpy().max() <= len(voters[regime]) and votes.to_numpy().max() > 1
+        # every voter puts exactly top_n = 5 genes in each class's vote (ties can add more)
+        assert (votes.sum() >= 5 * len(voters[regime])).all()
         ranked = pd.read_csv(res / f"consensus/{regime}.ranked.tsv", sep="\t")
         assert list(ranked.columns) == ["class", "rank", "gene", "votes", "mean_rank"]
         first = ranked[ranked["class"] == "type_0"]
         assert first["votes"].is_monotonic_decreasing and first["rank"].tolist() == list(range(1, len(genes) + 1))
         assert (res / f"figures/consensus_{regime}.png").exists()
+        model, payload = load_model(res / f"models/{regime}.pt")
+        assert payload["architecture"]["kind"] == ("tabnet" if regime.startswith("tabnet_") else "mlp")
+        if regime.startswith("tabnet_"):  # DeepSHAP's type relevance is for MLPs only
+            assert not (res / f"explain/{regime}/type_relevance.tsv").exists()
+            continue
         relevance = pd.read_csv(res / f"explain/{regime}/type_relevance.tsv", sep="\t")
         assert list(relevance.columns) == ["class", "gene", "mean_abs_shap", "scaled", "rank", "n_cells"]
         assert set(relevance["gene"]) <= set(genes) and (relevance.groupby("class").size() == 5).all()  # top_n
@@ -166,25 +180,32 @@ def test_interpretability_outputs(runs):
     evaluation = pd.read_csv(res / "explain/evaluation.tsv", sep="\t")
     assert list(evaluation.columns) == ["regime", "method", "metric", "value", "seed"]
     assert set(evaluation["regime"]) == set(regimes)
-    assert set(evaluation["method"]) == set(methods)
+    assert set(evaluation["method"]) == set(methods) | {"tabnet_mask"}
+    # a TabNet is checked with the checks' methods that can explain it, and its own masks
+    tabnet_checked = set(evaluation.loc[evaluation["regime"] == "tabnet_standard", "method"])
+    assert tabnet_checked == set(methods) - {"shap_deep", "activation_maximization"} | {"tabnet_mask"}
     metrics = set(evaluation["metric"])
     assert {"deletion_auc", "insertion_auc", "max_sensitivity", "randomisation_cascade_3"} <= metrics
     # tiny config: only the standard regime is retrained on shuffled labels
     assert set(evaluation.loc[evaluation["metric"] == "randomisation_labels", "regime"]) == {"standard"}
     checks = pd.read_csv(res / "explain/sanity.tsv", sep="\t")
     assert list(checks.columns) == ["regime", "method", "check", "passed", "detail"]
-    assert len(checks) == len(methods) * (len(regimes) + 1)  # model randomisation per regime, labels for standard
+    # model randomisation per regime (a TabNet: its 5 checked methods), labels for standard
+    assert len(checks) == len(methods) * (len(mlp_regimes) + 1) + len(tabnet_checked) * len(tabnet_regimes)
     assert (res / "figures/explain_evaluation.png").stat().st_size > 10_000
     rec = pd.read_csv(res / "keygenes/recovery.tsv", sep="\t")
-    assert list(rec.columns) == ["regime", "method", "ground_truth", "class", "seed", "top_n", "n_key_in_top",
-                                 "n_key_expected", "auroc", "auprc"]
-    assert set(rec["method"]) == set(methods) | {"smoothgrad", "consensus", "random", "t_statistic"}
+    assert list(rec.columns) == ["regime", "model", "method", "ground_truth", "class", "seed", "top_n",
+                                 "n_key_in_top", "n_key_expected", "auroc", "auprc"]
+    assert set(rec["method"]) == set(methods) | {"tabnet_mask", "smoothgrad", "consensus", "random", "t_statistic"}
+    assert rec.groupby("regime")["model"].agg(set).to_dict() == {
+        **dict.fromkeys(mlp_regimes, {"mlp"}), **dict.fromkeys(tabnet_regimes, {"tabnet"}), "baseline": {"none"}}
+    assert set(rec.loc[rec["model"] == "tabnet", "method"]) == {*tabnet_methods, "smoothgrad", "consensus"}
     assert set(rec["regime"]) == {*regimes, "baseline"}
     assert set(rec["ground_truth"]) == {"all_mr", "class_mr"}
     assert set(rec.loc[rec["regime"] != "baseline", "seed"]) == {7, 8}
     models = rec[rec["regime"] != "baseline"]
     # regimes x seeds x (methods + smoothgrad + consensus) x truths x classes
-    assert len(models) == 5 * 2 * (len(methods) + 2) * 2 * 3
+    assert len(models) == sum(len(voters[r]) + 2 for r in regimes) * 2 * 2 * 3
     assert models["n_key_in_top"].between(0, 5).all() and models["auroc"].dropna().between(0, 1).all()
     # AUROC is undefined only where a class has no key gene among the model's genes
     assert (models.loc[models["auroc"].isna(), "n_key_expected"] == 0).all()
@@ -192,9 +213,9 @@ def test_interpretability_outputs(runs):
         assert (res / f"figures/{name}.png").stat().st_size > 10_000
     # Koo's Table 1 for the classifier: the recovery of class_mr per regime and method, with test accuracy
     table = pd.read_csv(res / "keygenes/regimes.tsv", sep="\t")
-    assert list(table.columns) == ["regime", "regularised", "method", "accuracy", "auroc_mean", "auroc_sd",
+    assert list(table.columns) == ["regime", "model", "regularised", "method", "accuracy", "auroc_mean", "auroc_sd",
                                    "auprc_mean", "auprc_sd", "n_seeds"]
-    assert len(table) == 5 * (len(methods) + 2) + 2 and set(table["regime"]) == {*regimes, "baseline"}
+    assert len(table) == sum(len(voters[r]) + 2 for r in regimes) + 2 and set(table["regime"]) == {*regimes, "baseline"}
     row = table.set_index(["regime", "method"])
     cls = models[models["ground_truth"] == "class_mr"]
     lime_noise = cls[(cls["regime"] == "noise") & (cls["method"] == "lime")]["auroc"]
@@ -208,6 +229,7 @@ def test_interpretability_outputs(runs):
     reg, payload = load_model(res / "models/adv_fgsm_reg.pt")
     assert payload["architecture"]["batch_norm"] and payload["meta"]["regime"] == "adv_fgsm_reg"
     assert json.loads((res / "models/adv_fgsm_reg.training.json").read_text())["weight_decay"] == 1e-6
+    assert json.loads((res / "models/tabnet_adv_fgsm.training.json").read_text())["model"] == "tabnet"
 
 
 def test_second_invocation_has_nothing_to_do(repo, runs):
@@ -297,6 +319,22 @@ def test_bad_config_fails_before_any_job(repo, tmp_path):
     assert proc.returncode != 0
     assert "unknown config key 'preprocess.n_hgv'" in proc.stdout + proc.stderr
     assert not (workdir / "results").exists()
+
+
+def test_model_kind_tabnet_plans_tabnet_everywhere(repo, tmp_path):
+    """model.kind: tabnet makes every model a TabNet: its explainers, no DeepSHAP type relevance, no _reg regime."""
+    workdir = deploy(repo, tmp_path / "tabnet")
+    config = yaml.safe_load((workdir / "config/config.yaml").read_text())
+    config["model"]["kind"] = "tabnet"
+    config["interpretability"]["regimes"] = ["standard", "adv_fgsm", "noise"]
+    (workdir / "config/config.yaml").write_text(yaml.safe_dump(config))
+    plan = snakemake(repo, workdir, "-n").stdout
+    assert "results/sergio/explain/standard/tabnet_mask.tsv" in plan
+    assert "explain/standard/shap_deep.tsv" not in plan and "type_relevance" not in plan
+    config["interpretability"]["regimes"] = ["standard", "standard_reg"]
+    (workdir / "config/config.yaml").write_text(yaml.safe_dump(config))
+    proc = snakemake(repo, workdir, "-n", check=False)
+    assert proc.returncode != 0 and "names ['standard_reg'], but model.kind is 'tabnet'" in proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize("device, gpu", [("cpu", "gpu=0"), ("cuda", "gpu=1")])

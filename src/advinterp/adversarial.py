@@ -52,7 +52,7 @@ def adversarial_train(
     model = copy.deepcopy(standard).to(device)
     spec = replace(train_spec, epochs=adv_spec.epochs)
     train_attack = training_attack_spec(attack_spec, adv_spec)
-    n_classes = model.net[-1].out_features
+    n_classes = model.n_classes
     if adv_spec.mode == "static":
         x_adv = attack(attack_name, model, x_train, y_train, epsilon, train_attack, seed=seed).numpy()
         x_all = np.concatenate([x_train, x_adv])

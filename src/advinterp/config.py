@@ -23,7 +23,11 @@ from advinterp.specs import (
     SanitySpec,
     SimulationSpec,
     TrainSpec,
+    check_methods,
+    parse_regime,
+    regime_architecture,
     regime_attack,
+    tabnet_unsupported,
 )
 
 # sources of simulated datasets: known key genes, synthetic gene names (no real-data arm)
@@ -172,7 +176,7 @@ def check_config(config: dict, datasets: dict[str, dict]) -> None:
         SimulationSpec.from_config(config["sergio"]["simulation"])
     if "sergio" in config["datasets"]:
         NetworkSpec.from_config(config["sergio"]["network"]).check()
-    Architecture.from_config(config["model"])
+    arch = Architecture.from_config(config["model"])
     arm_only = {*config.get("allen_mlp", {}).get("datasets", []),
                 *(name for run in config.get("singlecellnet", {}).get("runs", {}).values()
                   for name in (run["reference"], run["query"]))} - set(config["datasets"])
@@ -202,13 +206,84 @@ def check_config(config: dict, datasets: dict[str, dict]) -> None:
                              f"{config['robustness']['attacks']}: add it there or remove the regime")
     NoiseTrainingSpec.from_config(config["noise_training"])
     RegularisationSpec.from_config(config["regularisation"])
-    both = sorted(set(config["interpretability"]["methods"]) & set(config["interpretability"]["extra_methods"]))
-    if both:
-        raise ValueError(f"interpretability.extra_methods names {both}, which interpretability.methods lists too: "
-                         "a method either votes in the consensus (methods) or not (extra_methods)")
+    interp = config["interpretability"]
+    for key in ("methods", "tabnet_methods"):
+        both = sorted(set(interp[key]) & set(interp["extra_methods"]))
+        if both:
+            raise ValueError(f"interpretability.extra_methods names {both}, which interpretability.{key} lists too: "
+                             f"a method either votes in the consensus ({key}) or not (extra_methods)")
+    check_model_kinds(config, arch)
     lo, hi = config["imbalance"]["drop_fraction"]
     if not 0 <= lo <= hi < 1:
         raise ValueError(f"imbalance.drop_fraction=[{lo}, {hi}] must satisfy 0 <= min <= max < 1")
+
+
+def model_kind(config: dict, regime: str) -> str:
+    """The classifier a regime trains: ``tabnet`` for the ``tabnet_*`` regimes, else ``model.kind``."""
+    return regime_architecture(regime) or config["model"].get("kind", "mlp")
+
+
+def model_params(config: dict, regime: str) -> dict:
+    """The ``model`` settings a regime's training needs (rule params): an MLP's ``hidden`` and ``dropout``
+    only, so that adding TabNet's keys to a config does not rerun MLP training; a TabNet's ``kind`` and
+    ``tabnet``. :meth:`advinterp.specs.Architecture.from_config` reads either."""
+    model = config["model"]
+    if model_kind(config, regime) == "mlp":
+        return {"dropout": model["dropout"], "hidden": model["hidden"]}  # sorted, as canonical() sorts keys
+    return {"kind": "tabnet", "tabnet": model.get("tabnet", {})}
+
+
+def voting_methods(config: dict, regime: str) -> list[str]:
+    """The explainers whose top genes vote in ``regime``'s consensus: ``interpretability.methods`` for an
+    MLP, ``interpretability.tabnet_methods`` for a TabNet (:func:`model_kind`)."""
+    interp = config["interpretability"]
+    return list(interp["tabnet_methods"] if model_kind(config, regime) == "tabnet" else interp["methods"])
+
+
+def explained_methods(config: dict, regime: str) -> list[str]:
+    """Every explainer run on ``regime``'s models: its voters, then ``interpretability.extra_methods``."""
+    return [*voting_methods(config, regime), *config["interpretability"]["extra_methods"]]
+
+
+def checked_methods(config: dict, regime: str) -> list[str]:
+    """The explainers ``explanation_checks`` checks on ``regime``'s model: ``explanation_checks.methods``; for
+    a TabNet, those of them that can explain it (:func:`advinterp.specs.tabnet_unsupported`) and
+    ``tabnet_mask`` if ``interpretability.tabnet_methods`` has it."""
+    methods = list(config["explanation_checks"]["methods"])
+    if model_kind(config, regime) != "tabnet":
+        return methods
+    unsupported = tabnet_unsupported(Architecture.from_config(config["model"]).tabnet)
+    methods = [m for m in methods if m not in unsupported]
+    return methods + ["tabnet_mask"] * ("tabnet_mask" in config["interpretability"]["tabnet_methods"])
+
+
+def check_model_kinds(config: dict, arch: Architecture) -> None:
+    """The regimes and explainers of each classifier in use (``model.kind`` for the unprefixed regimes,
+    TabNet for ``tabnet_*``) fit together; raises ValueError naming the keys."""
+    interp = config["interpretability"]
+    listed = {"interpretability.regimes": interp["regimes"],
+              "explanation_checks.label_randomisation": config["explanation_checks"]["label_randomisation"]}
+    if arch.kind == "tabnet":
+        for key, names in listed.items():
+            regularised = [r for r in names if parse_regime(r)[1]]
+            if regularised:
+                raise ValueError(f"{key} names {regularised}, but model.kind is 'tabnet' and the regularised "
+                                 "(*_reg) regimes regularise the MLP: remove them")
+            prefixed = [r for r in names if regime_architecture(r) is not None]
+            if prefixed:
+                raise ValueError(f"{key} names {prefixed}, but model.kind is 'tabnet', so the unprefixed regimes "
+                                 "already train TabNet: list them without the tabnet_ prefix")
+    kinds = {arch.kind} | {"tabnet" for r in interp["regimes"] if regime_architecture(r) is not None}
+    for kind in sorted(kinds):
+        voters = "tabnet_methods" if kind == "tabnet" else "methods"
+        try:
+            check_methods(kind, interp[voters], arch.tabnet)
+            check_methods(kind, interp["extra_methods"], arch.tabnet)
+        except ValueError as err:
+            raise ValueError(f"interpretability.{voters} / extra_methods ({kind} models): {err}") from None
+    if "tabnet_mask" in interp["extra_methods"]:
+        raise ValueError("interpretability.extra_methods names 'tabnet_mask', which explains TabNet models only: "
+                         "list it in interpretability.tabnet_methods")
 
 
 def explain_params(config: dict) -> dict:

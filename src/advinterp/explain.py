@@ -341,11 +341,20 @@ def explain_model(model, data, methods: list[str], params: dict, cells_per_class
     """Per-class importance (genes x classes) of every method for one trained model.
 
     Explains up to ``cells_per_class`` test cells of each class (drawn with ``seed``),
-    targeting their true class, against ``background_cells`` training cells.
+    targeting their true class, against ``background_cells`` training cells. A method that cannot
+    explain this model (:func:`advinterp.tabnet.check_model_methods`) is an error before any work.
     """
+    from advinterp.tabnet import check_model_methods
+
+    check_model_methods(model, methods)
     x, t, background = explained_cells(data, cells_per_class, background_cells, seed)
     out = {}
     for name in methods:
         attributions = make_explainer(name, params.get(name))(model, x, t, background, seed=seed)
         out[name] = class_importance(attributions, t, data.class_names, data.gene_names)
     return out
+
+
+# TabNet's own explanation (tabnet_mask) registers itself; advinterp.tabnet imports this module's
+# Explainer and register, defined above.
+import advinterp.tabnet  # noqa: E402,F401

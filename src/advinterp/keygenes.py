@@ -15,10 +15,12 @@ from scipy import stats
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from advinterp.consensus import consensus, consensus_score, ranks
-from advinterp.specs import parse_regime
+from advinterp.specs import parse_regime, regime_architecture
 
-RECOVERY_COLUMNS = ["regime", "method", "ground_truth", "class", "seed", "top_n", "n_key_in_top", "n_key_expected",
-                    "auroc", "auprc"]
+RECOVERY_COLUMNS = ["regime", "model", "method", "ground_truth", "class", "seed", "top_n", "n_key_in_top",
+                    "n_key_expected", "auroc", "auprc"]
+# the ``model`` of the model-free baselines' rows (regime ``baseline``)
+NO_MODEL = "none"
 
 
 def t_statistic_importance(x: np.ndarray, labels: np.ndarray, class_names: list[str],
@@ -59,20 +61,25 @@ def random_baseline(is_key: pd.Series, top_n: int) -> dict:
 
 def recovery_table(importances: dict[tuple[str, int], dict[str, pd.DataFrame]], key_all: pd.Series,
                    key_class: pd.DataFrame, t_statistic: pd.DataFrame, top_n: int, baseline_seed: int,
-                   voters: list[str] | None = None) -> pd.DataFrame:
+                   voters: list[str] | None = None, model_kind: str = "mlp") -> pd.DataFrame:
     """Rows of ``recovery.tsv``: every (regime, seed) x method (+ consensus) x ground truth x class,
     plus the model-free baselines ``random`` and ``t_statistic`` (regime ``baseline``). The consensus
-    counts the votes of ``voters`` (default: every method); the other methods are scored on their own."""
+    counts the votes of those ``voters`` a (regime, seed) has (default: every method; an MLP's and a
+    TabNet's voters differ); the other methods are scored on their own. ``model``: the classifier,
+    ``tabnet`` for the ``tabnet_*`` regimes, else ``model_kind`` (``model.kind``); ``none`` for the
+    baselines."""
     truths = {"all_mr": lambda cls: key_all, "class_mr": lambda cls: key_class[cls]}
     rows = []
 
     def add(regime, method, seed, cls, score):
+        model = NO_MODEL if regime == "baseline" else regime_architecture(regime) or model_kind
         for truth, key_of in truths.items():
             m = recovery_metrics(score, key_of(cls), top_n)
-            rows.append({"regime": regime, "method": method, "ground_truth": truth, "class": cls, "seed": seed, **m})
+            rows.append({"regime": regime, "model": model, "method": method, "ground_truth": truth, "class": cls,
+                         "seed": seed, **m})
 
     for (regime, seed), by_method in importances.items():
-        _, ranked = consensus({m: by_method[m] for m in voters or by_method}, top_n)
+        _, ranked = consensus({m: by_method[m] for m in voters or by_method if m in by_method}, top_n)
         for cls in key_class.columns:
             for method, imp in by_method.items():
                 add(regime, method, seed, cls, imp[cls])
@@ -81,14 +88,14 @@ def recovery_table(importances: dict[tuple[str, int], dict[str, pd.DataFrame]], 
     for cls in key_class.columns:
         add("baseline", "t_statistic", baseline_seed, cls, t_statistic[cls])
         for truth, key_of in truths.items():
-            rows.append({"regime": "baseline", "method": "random", "ground_truth": truth, "class": cls,
-                         "seed": baseline_seed, **random_baseline(key_of(cls).reindex(t_statistic.index)
+            rows.append({"regime": "baseline", "model": NO_MODEL, "method": "random", "ground_truth": truth,
+                         "class": cls, "seed": baseline_seed, **random_baseline(key_of(cls).reindex(t_statistic.index)
                                                                   .fillna(False).astype(bool), top_n)})
     return pd.DataFrame(rows, columns=RECOVERY_COLUMNS)
 
 
 def recovery_for_dataset(adata, importances: dict[tuple[str, int], dict[str, pd.DataFrame]], top_n: int,
-                         seed: int, voters: list[str] | None = None) -> pd.DataFrame:
+                         seed: int, voters: list[str] | None = None, model_kind: str = "mlp") -> pd.DataFrame:
     """:func:`recovery_table` with the ground truth and the t-statistic baseline taken from a
     preprocessed SERGIO AnnData (``var['is_key_gene']``, ``varm['class_key_gene']``)."""
     if "is_key_gene" not in adata.var or "class_key_gene" not in adata.varm:
@@ -103,11 +110,11 @@ def recovery_for_dataset(adata, importances: dict[tuple[str, int], dict[str, pd.
     train = (adata.obs["split"] == "train").to_numpy()
     t_stat = t_statistic_importance(np.asarray(adata.X)[train], labels.cat.codes.to_numpy()[train], classes,
                                     list(genes))
-    return recovery_table(importances, key_all, key_class[classes], t_stat, top_n, seed, voters)
+    return recovery_table(importances, key_all, key_class[classes], t_stat, top_n, seed, voters, model_kind)
 
 
-REGIMES_COLUMNS = ["regime", "regularised", "method", "accuracy", "auroc_mean", "auroc_sd", "auprc_mean", "auprc_sd",
-                   "n_seeds"]
+REGIMES_COLUMNS = ["regime", "model", "regularised", "method", "accuracy", "auroc_mean", "auroc_sd", "auprc_mean",
+                   "auprc_sd", "n_seeds"]
 
 
 def regimes_table(recovery: pd.DataFrame, accuracy: dict[tuple[str, int], float]) -> pd.DataFrame:
@@ -118,7 +125,8 @@ def regimes_table(recovery: pd.DataFrame, accuracy: dict[tuple[str, int], float]
     each class's own key genes (ground truth ``class_mr``), mean and SD over every (class, seed) —
     Koo's per-sequence scores, with a class of one model as the unit — and the regime's clean test
     ``accuracy`` (``accuracy``: (regime, seed) → accuracy; mean over seeds; NaN for the baselines).
-    ``regularised`` says whether the regime is a ``*_reg`` one (False for the baselines).
+    ``regularised`` says whether the regime is a ``*_reg`` one (False for the baselines); ``model`` is
+    ``recovery``'s (``mlp``/``tabnet``; ``none`` for the baselines).
     """
     sub = recovery[recovery["ground_truth"] == "class_mr"]
     rows = []
@@ -132,7 +140,8 @@ def regimes_table(recovery: pd.DataFrame, accuracy: dict[tuple[str, int], float]
             if missing:
                 raise ValueError(f"no test accuracy of regime {regime!r} for seeds {missing}")
             acc = float(np.mean([accuracy[(regime, s)] for s in seeds]))
-        rows.append({"regime": regime, "regularised": regularised, "method": method, "accuracy": acc,
+        rows.append({"regime": regime, "model": group["model"].iloc[0], "regularised": regularised, "method": method,
+                     "accuracy": acc,
                      "auroc_mean": group["auroc"].mean(), "auroc_sd": group["auroc"].std(ddof=1),
                      "auprc_mean": group["auprc"].mean(), "auprc_sd": group["auprc"].std(ddof=1),
                      "n_seeds": len(seeds)})

@@ -1,4 +1,5 @@
-"""The cell-type classifier: the paper's MLP, its training loop, evaluation and I/O.
+"""The cell-type classifier: the paper's MLP (or SIMS's TabNet, :mod:`advinterp.tabnet`), its training
+loop, evaluation and I/O.
 
 Architecture (paper Supplementary Table S1 / original notebook): dense layers of
 500-250-100-80-60-40-20 units with ReLU, dropout 0.1 after the first and 0.2 after
@@ -33,6 +34,7 @@ class MLP(nn.Module):
     def __init__(self, n_inputs: int, n_classes: int, arch: Architecture | None = None):
         super().__init__()
         arch = arch or Architecture()
+        self.n_inputs, self.n_classes = int(n_inputs), int(n_classes)  # as TabNetClassifier has them
         layers: list[nn.Module] = []
         width = n_inputs
         for units, p in zip(arch.hidden, arch.dropout, strict=True):
@@ -48,6 +50,41 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+def build_classifier(n_inputs: int, n_classes: int, arch: Architecture | None = None) -> nn.Module:
+    """The classifier ``arch`` describes: the paper's :class:`MLP` (``kind: mlp``) or a
+    :class:`advinterp.tabnet.TabNetClassifier` (``kind: tabnet``, from ``arch.tabnet``)."""
+    arch = arch or Architecture()
+    if arch.kind == "tabnet":
+        from advinterp.tabnet import TabNetClassifier  # imports pytorch-tabnet only when asked for
+
+        return TabNetClassifier(n_inputs, n_classes, arch.tabnet)
+    return MLP(n_inputs, n_classes, arch)
+
+
+def class_weight_vector(y, n_classes: int) -> torch.Tensor:
+    """Inverse-frequency class weights (float32, length ``n_classes``) from training labels ``y``.
+
+    ``w_c = N / (K · n_c)`` for the K classes present among the N training cells (n_c cells of
+    class c), 0 for a class absent from ``y`` (never a target, so unused). The weights average 1
+    over the training cells: Σ_i w_{y_i} / N = Σ_c n_c · N / (K · n_c) / N = 1. This is
+    ``sklearn.utils.class_weight.compute_class_weight("balanced")``, SIMS's formula
+    (``DataModule.setup``), which SIMS computes over all labelled cells (train, validation and
+    test) and we over the training cells. With ``nn.CrossEntropyLoss(weight=w)`` and its mean
+    reduction the batch loss is Σ w_{y_i} ℓ_i / Σ w_{y_i}, so only the ratios of the weights
+    matter there.
+    """
+    y = np.asarray(y, dtype=np.int64)
+    if y.ndim != 1 or len(y) == 0:
+        raise ValueError("class_weight_vector needs a non-empty 1-d label vector")
+    if y.min() < 0 or y.max() >= n_classes:
+        raise ValueError(f"labels must be in [0, {n_classes}); got [{y.min()}, {y.max()}]")
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    present = counts > 0
+    weights = np.zeros(n_classes)
+    weights[present] = len(y) / (present.sum() * counts[present])
+    return torch.as_tensor(weights, dtype=torch.float32)
 
 
 def as_float_tensor(x) -> torch.Tensor:
@@ -93,7 +130,7 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: 
 
 @dataclass
 class TrainResult:
-    model: MLP
+    model: nn.Module
     history: pd.DataFrame
     seconds: float
     extra: dict = field(default_factory=dict)
@@ -109,12 +146,15 @@ def train_classifier(
     spec: TrainSpec,
     seed: int,
     device: torch.device,
-    model: MLP | None = None,
+    model: nn.Module | None = None,
     perturb=None,
 ) -> TrainResult:
     """Adam + cross-entropy, shuffled mini-batches from a seeded generator.
 
-    Pass ``model`` to continue training an existing network. ``perturb(model, x, y, step)``,
+    The network is built from ``arch`` (:func:`build_classifier`); pass ``model`` to continue training
+    an existing one. A model that says so (TabNet: its spec's ``class_weights``) has the cross-entropy
+    weighted by :func:`class_weight_vector` of ``y_train``, and one with a ``train_spec`` method
+    (TabNet: SIMS's learning rate, batch size and weight decay) adjusts ``spec`` first. ``perturb(model, x, y, step)``,
     if given, may replace each mini-batch before the update (adversarial training). A model with a
     ``regularisation_loss()`` method has it added to the loss of every update (computed from that
     update's forward pass).
@@ -124,10 +164,13 @@ def train_classifier(
     """
     torch.manual_seed(seed)
     if model is None:
-        model = MLP(x_train.shape[1], n_classes, arch)
+        model = build_classifier(x_train.shape[1], n_classes, arch)
     model = model.to(device)
+    if hasattr(model, "train_spec"):
+        spec = model.train_spec(spec)
     opt = torch.optim.Adam(model.parameters(), lr=spec.learning_rate, weight_decay=spec.weight_decay)
-    loss_fn = nn.CrossEntropyLoss()
+    weight = class_weight_vector(y_train, n_classes).to(device) if getattr(model, "class_weights", False) else None
+    loss_fn = nn.CrossEntropyLoss(weight=weight)
     xt = torch.as_tensor(x_train, dtype=torch.float32, device=device)
     yt = torch.as_tensor(y_train, dtype=torch.long, device=device)
     gen = torch.Generator().manual_seed(seed)
@@ -166,9 +209,10 @@ def train_classifier(
     return TrainResult(model, pd.DataFrame(rows, columns=HISTORY_COLUMNS), seconds)
 
 
-def save_model(path: str | Path, model: MLP, n_inputs: int, arch: Architecture,
+def save_model(path: str | Path, model: nn.Module, n_inputs: int, arch: Architecture,
                class_names: list[str], gene_names: list[str], **meta) -> None:
-    """Everything needed to rebuild the model: state dict, architecture, classes, genes."""
+    """Everything needed to rebuild the model: state dict, architecture (its ``kind`` and TabNet spec
+    included), classes, genes."""
     payload = {
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "n_inputs": int(n_inputs),
@@ -186,10 +230,10 @@ def payload_architecture(payload: dict) -> Architecture:
     return Architecture.from_payload(payload["architecture"])
 
 
-def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[MLP, dict]:
+def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
     """Rebuild a model saved by :func:`save_model`; returns ``(model in eval mode, payload)``."""
     payload = torch.load(path, map_location="cpu", weights_only=False)
-    model = MLP(payload["n_inputs"], len(payload["class_names"]), payload_architecture(payload))
+    model = build_classifier(payload["n_inputs"], len(payload["class_names"]), payload_architecture(payload))
     model.load_state_dict(payload["state_dict"])
     return model.to(device).eval(), payload
 

@@ -12,7 +12,10 @@ A regime is named ``{base}`` or ``{base}_reg`` (:func:`advinterp.specs.parse_reg
   ``adversarial_training.epochs`` epochs — the adversarial regimes' schedule, so that the two differ
   only in what perturbs the training cells — with Gaussian noise N(0, σ) added to every training
   cell, redrawn for every mini-batch (:class:`~advinterp.specs.NoiseTrainingSpec`);
-- ``adv_{attack}_reg``: adversarial training continued from ``standard_reg``, with the weight decay.
+- ``adv_{attack}_reg``: adversarial training continued from ``standard_reg``, with the weight decay;
+- ``tabnet_{base}``: the same regimes of a TabNet classifier (:mod:`advinterp.tabnet`, issue #15):
+  ``tabnet_standard`` trained from scratch, the others continued from it, beside the dataset's own
+  ``model.kind``.
 """
 
 from __future__ import annotations
@@ -47,9 +50,15 @@ def noise_train(base: MLP, data: SplitData, sigma: float, epochs: int, train_spe
     def perturb(current, xb, yb, step):
         return xb + sigma * torch.randn(xb.shape, generator=gen, device=xb.device, dtype=xb.dtype), yb
 
-    n_classes = model.net[-1].out_features
-    return train_classifier(data.x_train, data.y_train, data.x_test, data.y_test, n_classes, None,
+    return train_classifier(data.x_train, data.y_train, data.x_test, data.y_test, len(data.class_names), None,
                             replace(train_spec, epochs=epochs), seed, device, model=model, perturb=perturb)
+
+
+def trained_architecture(regime: str, arch: Architecture, regularisation: RegularisationSpec) -> Architecture:
+    """The network ``regime`` trains: ``model``'s ``arch`` (TabNet for ``tabnet_*``:
+    :meth:`~advinterp.specs.Architecture.for_regime`), regularised for the ``*_reg`` regimes."""
+    arch = arch.for_regime(regime)
+    return regularisation.architecture(arch) if parse_regime(regime)[1] else arch
 
 
 def train_regime(regime: str, data: SplitData, arch: Architecture, train_spec: TrainSpec,
@@ -57,9 +66,10 @@ def train_regime(regime: str, data: SplitData, arch: Architecture, train_spec: T
                  noise: NoiseTrainingSpec | None = None, adv_spec: AdversarialTrainingSpec | None = None,
                  attack_spec: AttackSpec | None = None, epsilon: float | None = None
                  ) -> tuple[TrainResult, dict, Architecture]:
-    """Train one of Koo's regimes (``standard_reg``, ``noise``, ``noise_reg``, ``adv_{attack}_reg``).
+    """Train one of Koo's regimes (``standard_reg``, ``noise``, ``noise_reg``, ``adv_{attack}_reg``) or a
+    ``tabnet_*`` regime.
 
-    ``arch`` is ``model``'s architecture (regularised here for the ``*_reg`` regimes); ``base`` the model of
+    ``arch`` is ``model``'s architecture (:func:`trained_architecture` gives the one trained); ``base`` the model of
     :func:`base_regime` for the regimes continued from one; ``noise`` for the noise regimes;
     ``adv_spec`` (its ``epochs``) for the noise and adversarial regimes, ``attack_spec`` and ``epsilon`` (the
     selected ε of the attack) for the adversarial ones.
@@ -77,9 +87,9 @@ def train_regime(regime: str, data: SplitData, arch: Architecture, train_spec: T
     missing = [k for k, v in needed["adv" if name.startswith("adv_") else name].items() if v is None]
     if missing:
         raise ValueError(f"regime {regime!r} needs {missing}")
-    extra: dict = {"regime": regime, "regularised": regularised}
+    arch = trained_architecture(regime, arch, regularisation)
+    extra: dict = {"regime": regime, "regularised": regularised, "model": arch.kind}
     if regularised:  # the network of standard_reg, and of every regime continued from it
-        arch = regularisation.architecture(arch)
         extra.update(batch_norm=regularisation.batch_norm, dropout=regularisation.dropout,
                      weight_decay=regularisation.weight_decay)
     if name == "standard":

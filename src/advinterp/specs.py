@@ -14,6 +14,7 @@ torch nor scanpy.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar
@@ -149,14 +150,105 @@ class PreprocessSpec:
                              "values; use 'seurat' or 'cell_ranger'")
 
 
+# Classifier architectures (``model.kind``): the paper's MLP and SIMS's TabNet (advinterp.tabnet).
+MODEL_KINDS = ("mlp", "tabnet")
+MASK_TYPES = ("sparsemax", "entmax")
+
+
+@dataclass(frozen=True)
+class TabNetSpec:
+    """TabNet's hyperparameters (config ``model.tabnet``); defaults are SIMS's (advinterp.tabnet's
+    docstring, docs/methods.md).
+
+    ``weight_decay``, ``learning_rate`` and ``batch_size`` (SIMS's Adam and data loader) replace
+    ``training``'s for a TabNet (:meth:`advinterp.tabnet.TabNetClassifier.train_spec`); ``class_weights``:
+    weight the cross-entropy by inverse class frequency (:func:`advinterp.model.class_weight_vector`);
+    ``l2_normalise``: divide each cell by its L2 norm first.
+    """
+
+    SECTION: ClassVar[tuple[str, ...]] = ("model", "tabnet")
+
+    n_d: int = 64
+    n_a: int = 64
+    n_steps: int = 3
+    gamma: float = 1.3
+    n_independent: int = 2
+    n_shared: int = 2
+    mask_type: str = "sparsemax"
+    lambda_sparse: float = 1e-3
+    virtual_batch_size: int = 128
+    momentum: float = 0.02
+    weight_decay: float = 0.01
+    learning_rate: float = 0.01
+    batch_size: int = 32
+    class_weights: bool = True
+    l2_normalise: bool = True
+
+    def __post_init__(self):
+        self.check()
+
+    def _key(self, name: str) -> str:
+        return f"{'.'.join(self.SECTION)}.{name}={getattr(self, name)!r}"
+
+    def check(self) -> None:
+        """Raise ValueError naming the key (``model.tabnet.<key>``) of a value TabNet cannot use."""
+        for name in ("n_d", "n_a", "n_steps", "virtual_batch_size", "n_independent", "n_shared", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise ValueError(f"{self._key(name)} must be an integer")
+        for name in ("gamma", "lambda_sparse", "momentum", "weight_decay", "learning_rate"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise ValueError(f"{self._key(name)} must be a number")
+        for name in ("class_weights", "l2_normalise"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{self._key(name)} must be true or false")
+        for name in ("n_d", "n_a", "n_steps", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{self._key(name)} must be >= 1")
+        for name in ("n_independent", "n_shared"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{self._key(name)} must be >= 0")
+        if self.n_independent == 0 and self.n_shared == 0:
+            raise ValueError(f"{'.'.join(self.SECTION)}.n_independent and n_shared are both 0: "
+                             "each feature transformer needs at least one GLU layer")
+        if self.virtual_batch_size < 2:
+            raise ValueError(f"{self._key('virtual_batch_size')} must be >= 2 (ghost batch norm normalises "
+                             "chunks of this many cells)")
+        if not self.gamma >= 1:
+            raise ValueError(f"{self._key('gamma')} must be >= 1 (the prior gamma - M must stay non-negative)")
+        if self.mask_type not in MASK_TYPES:
+            raise ValueError(f"{self._key('mask_type')}; use one of {list(MASK_TYPES)}")
+        if not self.lambda_sparse >= 0:
+            raise ValueError(f"{self._key('lambda_sparse')} must be >= 0")
+        if not 0 < self.momentum <= 1:
+            raise ValueError(f"{self._key('momentum')} must be in (0, 1]")
+        if not self.weight_decay >= 0:
+            raise ValueError(f"{self._key('weight_decay')} must be >= 0")
+        if not self.learning_rate > 0:
+            raise ValueError(f"{self._key('learning_rate')} must be > 0")
+
+    @classmethod
+    def from_config(cls, section: dict) -> TabNetSpec:
+        """From ``model.tabnet``."""
+        return _build(cls, section or {}, {name: float for name in
+                                           ("gamma", "lambda_sparse", "momentum", "weight_decay", "learning_rate")})
+
+
 @dataclass(frozen=True)
 class Architecture:
+    """The classifier (config ``model``): ``kind`` ``mlp`` (the paper's MLP: ``hidden``, ``dropout``,
+    ``batch_norm``) or ``tabnet`` (SIMS's TabNet: ``tabnet``, :class:`TabNetSpec`). The ``tabnet_*``
+    regimes use TabNet whatever ``kind`` says (:meth:`for_regime`)."""
+
     SECTION: ClassVar[tuple[str, ...]] = ("model",)
 
     hidden: tuple[int, ...] = (500, 250, 100, 80, 60, 40, 20)
     dropout: tuple[float, ...] = (0.1, 0.0, 0.0, 0.0, 0.2, 0.0, 0.0)
     # batch norm after every hidden layer's linear map (the ``*_reg`` regimes: RegularisationSpec)
     batch_norm: bool = False
+    kind: str = "mlp"
+    tabnet: TabNetSpec = TabNetSpec()
 
     def __post_init__(self):
         if len(self.hidden) != len(self.dropout):
@@ -164,16 +256,27 @@ class Architecture:
                 f"model.dropout has {len(self.dropout)} entries but model.hidden has {len(self.hidden)}: "
                 "give one dropout rate per hidden layer (0 for none)"
             )
+        if self.kind not in MODEL_KINDS:
+            raise ValueError(f"model.kind={self.kind!r}; use one of {list(MODEL_KINDS)}")
 
     @classmethod
     def from_config(cls, section: dict) -> Architecture:
-        """From ``model``."""
-        return _build(cls, section, {"hidden": lambda v: tuple(int(h) for h in v), "dropout": _floats})
+        """From ``model`` (its ``tabnet`` subsection: :meth:`TabNetSpec.from_config`)."""
+        arch = _build(cls, section, {"hidden": lambda v: tuple(int(h) for h in v), "dropout": _floats},
+                      skip=("tabnet",))
+        return replace(arch, tabnet=TabNetSpec.from_config(section.get("tabnet", {})))
 
     @classmethod
     def from_payload(cls, stored: dict) -> Architecture:
-        """From the dict a saved model stores (``dataclasses.asdict``; lists for tuples)."""
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()})
+        """From the dict a saved model stores (``dataclasses.asdict``; lists for tuples). Models saved
+        before ``kind`` existed are MLPs."""
+        stored = dict(stored)
+        tabnet = TabNetSpec(**stored.pop("tabnet", {}))
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()}, tabnet=tabnet)
+
+    def for_regime(self, regime: str) -> Architecture:
+        """The architecture a regime trains: TabNet for the ``tabnet_*`` regimes, else this one."""
+        return replace(self, kind="tabnet") if regime_architecture(regime) == "tabnet" else self
 
 
 @dataclass(frozen=True)
@@ -350,8 +453,12 @@ class RegularisationSpec:
         return _build(cls, section, {"dropout": float, "weight_decay": float})
 
     def architecture(self, arch: Architecture) -> Architecture:
-        """``arch`` regularised: same layers, batch norm as configured, dropout on every hidden layer."""
-        return Architecture(arch.hidden, (self.dropout,) * len(arch.hidden), self.batch_norm)
+        """``arch`` regularised: same layers, batch norm as configured, dropout on every hidden layer
+        (an MLP's: Koo's regularisation has no TabNet counterpart)."""
+        if arch.kind != "mlp":
+            raise ValueError(f"the regularised (*_reg) regimes regularise the MLP; model.kind is {arch.kind!r}: "
+                             "list the regimes without the _reg suffix")
+        return replace(arch, dropout=(self.dropout,) * len(arch.hidden), batch_norm=self.batch_norm)
 
     def train_spec(self, spec: TrainSpec) -> TrainSpec:
         """``spec`` with this weight decay."""
@@ -360,18 +467,33 @@ class RegularisationSpec:
 
 # Names in advinterp.explain's registry; the config schema lists the same (tests check both).
 EXPLAIN_METHODS = ("saliency", "activation_maximization", "lime", "shap_gradient", "shap_deep", "shap_kernel",
-                   "deeplift", "integrated_gradients", "smoothgrad")
+                   "deeplift", "integrated_gradients", "smoothgrad", "tabnet_mask")
 # Training regimes: the standard model, Koo et al. 2019's noise injection, adversarial training with each
-# attack, and each of them regularised (suffix _reg: RegularisationSpec). advinterp.regimes trains them.
+# attack, and each of them regularised (suffix _reg: RegularisationSpec); prefixed tabnet_, the same regimes
+# (unregularised) of a TabNet classifier beside the dataset's model.kind (issue #15). advinterp.regimes trains them.
 BASE_REGIMES = ("standard", "noise") + tuple(f"adv_{a}" for a in ATTACKS)
 REGULARISED_SUFFIX = "_reg"
-REGIMES = BASE_REGIMES + tuple(r + REGULARISED_SUFFIX for r in BASE_REGIMES)
+TABNET_PREFIX = "tabnet_"
+TABNET_REGIMES = tuple(TABNET_PREFIX + r for r in BASE_REGIMES)
+REGIMES = BASE_REGIMES + tuple(r + REGULARISED_SUFFIX for r in BASE_REGIMES) + TABNET_REGIMES
+
+
+def _check_regime(name: str) -> None:
+    if name not in REGIMES:
+        raise ValueError(f"unknown regime {name!r}; use one of {list(REGIMES)}")
+
+
+def regime_architecture(name: str) -> str | None:
+    """``tabnet`` for the ``tabnet_*`` regimes; None for the others (they train ``model.kind``)."""
+    _check_regime(name)
+    return "tabnet" if name.startswith(TABNET_PREFIX) else None
 
 
 def parse_regime(name: str) -> tuple[str, bool]:
-    """``(base regime, regularised)`` of a regime name, e.g. ``adv_pgd_reg`` → ``("adv_pgd", True)``."""
-    if name not in REGIMES:
-        raise ValueError(f"unknown regime {name!r}; use one of {list(REGIMES)}")
+    """``(base regime, regularised)`` of a regime name, e.g. ``adv_pgd_reg`` → ``("adv_pgd", True)``,
+    ``tabnet_noise`` → ``("noise", False)``."""
+    _check_regime(name)
+    name = name.removeprefix(TABNET_PREFIX)
     regularised = name.endswith(REGULARISED_SUFFIX)
     return (name.removesuffix(REGULARISED_SUFFIX) if regularised else name), regularised
 
@@ -386,15 +508,17 @@ def trained_here(regime: str) -> bool:
     """Whether :func:`advinterp.regimes.train_regime` (rule train_regime) trains ``regime``; rules
     train_standard and train_adversarial train ``standard`` and ``adv_{attack}``."""
     base, regularised = parse_regime(regime)
-    return regularised or base == "noise"
+    return regularised or base == "noise" or regime_architecture(regime) is not None
 
 
 def base_regime(regime: str) -> str | None:
-    """The regime whose model ``regime`` continues from: ``standard`` or ``standard_reg``; None for
-    ``standard`` and ``standard_reg`` (trained from scratch)."""
+    """The regime whose model ``regime`` continues from: ``standard``, ``standard_reg`` or
+    ``tabnet_standard``; None for those three (trained from scratch)."""
     base, regularised = parse_regime(regime)
     if base == "standard":
         return None
+    if regime_architecture(regime) is not None:
+        return TABNET_PREFIX + "standard"
     return "standard_reg" if regularised else "standard"
 
 
@@ -407,6 +531,61 @@ def evaluation_epsilon(regime: str, selected: dict) -> float:
     return float(min(choice["epsilon"] for choice in selected.values()))
 
 
+# Explanation methods that cannot explain a TabNetClassifier (advinterp.tabnet), found by running each registered
+# method on a small trained TabNet (tests/test_tabnet.py re-checks the reasons;
+# here, not in advinterp.tabnet, so that checking a config does not import torch). Every method runs
+# without an error; these give attributions that are wrong by the method's own definition.
+_DEEPLIFT_RULES = ("has no DeepLIFT rule for TabNet's sparsemax masks, its multiplicative mask and GLU gates or "
+                   "its functional ReLUs, so the attributions break DeepLIFT's summation to f(x) - f(reference)")
+TABNET_ALWAYS_UNSUPPORTED: dict[str, str] = {
+    "shap_deep": f"shap's DeepExplainer {_DEEPLIFT_RULES} (shap's own additivity check fails: "
+                 "'The SHAP explanations do not sum up to the model's output!')",
+    "deeplift": f"captum's DeepLift {_DEEPLIFT_RULES}",
+}
+# With model.tabnet.l2_normalise (the default) the model is scale-invariant: f(a·x) = f(x) for a > 0.
+TABNET_L2_UNSUPPORTED: dict[str, str] = {
+    "activation_maximization": "it starts from the zero cell, where an L2-normalised TabNet "
+                               "(model.tabnet.l2_normalise) is undefined (the gradient of x / max(|x|, 1e-12) is of "
+                               "order 1e12), so Adam's first step moves every gene by the same amount and, the model "
+                               "being scale-invariant, the prototype keeps almost the same magnitude on every gene: "
+                               "no ranking of genes",
+    "integrated_gradients": "its baseline is the zero cell and an L2-normalised TabNet (model.tabnet.l2_normalise) "
+                            "is constant along the path from 0 to x (gradient at a*x = gradient at x / a), so it "
+                            "collapses to gradient x input times a quadrature sum of 1/a that grows with n_steps, and "
+                            "sums to 0 instead of f(x) - f(0)",
+    "deeplift": "its baseline is the zero cell and an L2-normalised TabNet (model.tabnet.l2_normalise) is constant "
+                "along the ray from 0 to x, so it is exactly gradient x input, summing to 0 instead of f(x) - f(0)",
+}
+
+
+def tabnet_unsupported(spec: TabNetSpec | None = None) -> dict[str, str]:
+    """Method → reason, for the explanation methods that cannot explain a TabNet built from ``spec``."""
+    spec = spec or TabNetSpec()
+    out = dict(TABNET_L2_UNSUPPORTED) if spec.l2_normalise else {}
+    out.update(TABNET_ALWAYS_UNSUPPORTED)
+    return out
+
+
+# For the default spec (l2_normalise: true): shap_deep, deeplift, integrated_gradients, activation_maximization.
+TABNET_UNSUPPORTED: dict[str, str] = tabnet_unsupported()
+
+
+def check_methods(kind: str, methods, tabnet_spec: TabNetSpec | None = None) -> None:
+    """Raise ValueError for an explanation method that cannot explain a ``kind`` model
+    (``tabnet_spec``: the TabNet's spec, default :class:`TabNetSpec`; ``tabnet_mask`` needs a TabNet)."""
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"model.kind={kind!r}; use one of {list(MODEL_KINDS)}")
+    unsupported = tabnet_unsupported(tabnet_spec) if kind == "tabnet" else {}
+    for method in methods:
+        if method in unsupported:
+            raise ValueError(f"explanation method {method!r} cannot explain a TabNet model: "
+                             f"{unsupported[method]}; remove it from interpretability.tabnet_methods")
+        if kind != "tabnet" and method == "tabnet_mask":
+            raise ValueError(f"explanation method {method!r} explains TabNet models (model.kind: tabnet, the "
+                             f"tabnet_* regimes) only; remove it from interpretability.methods (TabNet models "
+                             "run interpretability.tabnet_methods)")
+
+
 # Every spec built from a config section (tests/test_specs.py checks each against config/config.yaml).
-SPECS = (NetworkSpec, SimulationSpec, PreprocessSpec, Architecture, TrainSpec, AttackSpec, EvaluationSpec, SanitySpec,
-         AdversarialTrainingSpec, NoiseTrainingSpec, RegularisationSpec)
+SPECS = (NetworkSpec, SimulationSpec, PreprocessSpec, Architecture, TabNetSpec, TrainSpec, AttackSpec, EvaluationSpec,
+         SanitySpec, AdversarialTrainingSpec, NoiseTrainingSpec, RegularisationSpec)

@@ -56,7 +56,11 @@ def relevance_table(attributions: np.ndarray, predicted: np.ndarray, class_names
 def type_relevance(model, data: SplitData, cells_per_class: int, background_cells: int, top_n: int,
                    seed: int) -> pd.DataFrame:
     """:func:`relevance_table` of a trained model: the explained cells of the interpretability step,
-    each explained by ``shap_deep`` for its predicted type."""
+    each explained by ``shap_deep`` for its predicted type (an error for a TabNet, which DeepSHAP cannot
+    explain: :func:`advinterp.tabnet.check_model_methods`)."""
+    from advinterp.tabnet import check_model_methods
+
+    check_model_methods(model, ["shap_deep"])
     x, _, background = explained_cells(data, cells_per_class, background_cells, seed)
     predicted = predict(model, x, model_device(model))
     attributions = make_explainer("shap_deep")(model, x, predicted, background, seed=seed)

@@ -40,12 +40,24 @@ def library_dir():
 # parsing works in a bare snakemake environment too, e.g. with --use-conda.
 LIBRARY_DIR = library_dir()
 sys.path.insert(0, LIBRARY_DIR)
-from advinterp.specs import ATTACKS, REGIMES, base_regime, regime_attack, trained_here
+from advinterp.specs import (
+    ATTACKS,
+    REGIMES,
+    base_regime,
+    regime_architecture,
+    regime_attack,
+    trained_here,
+)
 from advinterp.config import (
     SIMULATED_SOURCES,
     canonical,
     check_config,
+    checked_methods,
     describe_validation_error,
+    explained_methods,
+    model_kind,
+    model_params,
+    voting_methods,
     evaluation_params,
     load_registry,
     resolve_datasets,
@@ -91,11 +103,25 @@ DATASET_ENTRIES = canonical(DATASET_ENTRIES)
 DATASETS = list(config["datasets"])
 # regimes trained by train_regime (its wildcard constraint)
 TRAINED_BY_TRAIN_REGIME = "|".join(r for r in REGIMES if trained_here(r))
-# explainers run on every model: the consensus voters and the extra methods (scored, not voting)
-EXPLAINED_METHODS = [
-    *config["interpretability"]["methods"],
-    *config["interpretability"]["extra_methods"],
-]
+# explainers run on every model: the consensus voters and the extra methods (scored, not voting) -
+# of the unprefixed regimes' model.kind (explain) and of the tabnet_* regimes (explain_tabnet)
+EXPLAINED_METHODS = explained_methods(config, "standard")
+TABNET_EXPLAINED_METHODS = explained_methods(config, "tabnet_standard")
+UNPREFIXED_REGIME_PATTERN = "|".join(
+    r for r in REGIMES if regime_architecture(r) is None
+)
+TABNET_REGIME_PATTERN = "|".join(
+    r for r in REGIMES if regime_architecture(r) == "tabnet"
+)
+# every voter of either classifier (keygenes/recovery.tsv counts those a model has)
+ALL_VOTERS = list(
+    dict.fromkeys(
+        [
+            *config["interpretability"]["methods"],
+            *config["interpretability"]["tabnet_methods"],
+        ]
+    )
+)
 # the Allen MLP arm's datasets (paper Fig. 5c): loaded like the others, analysed only by that arm
 ALLEN_DATASETS = list(config["allen_mlp"]["datasets"])
 # SingleCellNet's runs (paper Fig. 5a,b): name -> reference, query, labels
@@ -476,7 +502,12 @@ def interpretability_outputs(ds):
     outputs = [f"results/{ds}/consensus/{r}.tsv" for r in regimes]
     outputs += [f"results/{ds}/consensus/{r}.ranked.tsv" for r in regimes]
     outputs += [f"results/{ds}/figures/consensus_{r}.png" for r in regimes]
-    outputs += [f"results/{ds}/figures/type_relevance_{r}.png" for r in regimes]
+    # DeepSHAP's type relevance: MLP models only (DeepSHAP cannot explain TabNet: advinterp.specs)
+    outputs += [
+        f"results/{ds}/figures/type_relevance_{r}.png"
+        for r in regimes
+        if model_kind(config, r) == "mlp"
+    ]
     if ds in config["explanation_checks"]["datasets"]:
         outputs += [
             f"results/{ds}/explain/evaluation.tsv",
@@ -508,13 +539,13 @@ def regime_model(wildcards):
 
 
 def explain_tables(dataset, regime, seed, methods=None):
-    """Per-method importance tables of one (regime, seed): every explained method's, or ``methods``'."""
+    """Per-method importance tables of one (regime, seed): every method explained on its model, or ``methods``'."""
     folder = (
         f"results/{dataset}/explain/{regime}"
         if seed == config["seed"]
         else f"results/{dataset}/explain/seeds/seed{seed}/{regime}"
     )
-    return [f"{folder}/{m}.tsv" for m in methods or EXPLAINED_METHODS]
+    return [f"{folder}/{m}.tsv" for m in methods or explained_methods(config, regime)]
 
 
 def regime_model_main(wildcards):
@@ -528,8 +559,23 @@ def explain_main(wildcards):
         wildcards.dataset,
         wildcards.regime,
         config["seed"],
-        config["interpretability"]["methods"],
+        voting_methods(config, wildcards.regime),
     )
+
+
+def model_of(wildcards):
+    """The model settings of {regime} (standard without a {regime} wildcard), an MLP's or a TabNet's."""
+    return model_params(config, wildcards.get("regime", "standard"))
+
+
+def voters_of(wildcards):
+    """The consensus voters of {regime}'s model (an MLP's or a TabNet's)."""
+    return voting_methods(config, wildcards.regime)
+
+
+def checked_methods_of(wildcards):
+    """The explainers explanation_checks checks on {regime}'s model."""
+    return checked_methods(config, wildcards.regime)
 
 
 def explain_all(wildcards):

@@ -11,6 +11,8 @@ rule explain:
         "results/logs/{dataset}/explain.{regime}.log",
     benchmark:
         "results/benchmarks/{dataset}/explain.{regime}.tsv"
+    wildcard_constraints:
+        regime=UNPREFIXED_REGIME_PATTERN,
     conda:
         "../envs/torch.yaml"
     threads: 1
@@ -44,6 +46,27 @@ use rule explain as explain_seed with:
         device=config["device"],
 
 
+# The tabnet_* regimes' models (issue #15): their own voters (interpretability.tabnet_methods).
+use rule explain as explain_tabnet with:
+    output:
+        expand(
+            "results/{{dataset}}/explain/{{regime}}/{method}.tsv",
+            method=TABNET_EXPLAINED_METHODS,
+        ),
+    wildcard_constraints:
+        regime=TABNET_REGIME_PATTERN,
+
+
+use rule explain_seed as explain_seed_tabnet with:
+    output:
+        expand(
+            "results/{{dataset}}/explain/seeds/seed{{seed}}/{{regime}}/{method}.tsv",
+            method=TABNET_EXPLAINED_METHODS,
+        ),
+    wildcard_constraints:
+        regime=TABNET_REGIME_PATTERN,
+
+
 rule consensus:
     input:
         explain_main,
@@ -62,7 +85,7 @@ rule consensus:
     conda:
         "../envs/data.yaml"
     params:
-        methods=config["interpretability"]["methods"],
+        methods=voters_of,
         top_n=top_n_of,
     script:
         "../scripts/consensus.py"
@@ -86,7 +109,9 @@ rule keygene_recovery:
     conda:
         "../envs/data.yaml"
     params:
-        interpretability=without_device_batches(config["interpretability"]),
+        top_n=config["interpretability"]["top_n"],
+        voters=ALL_VOTERS,
+        model_kind=config["model"]["kind"],
         seed=config["seed"],
     script:
         "../scripts/keygene_recovery.py"
@@ -259,7 +284,7 @@ rule train_label_randomised:
     resources:
         gpu=GPU,
     params:
-        model=config["model"],
+        model=model_of,
         training=config["training"],
         attacks=config["attacks"],
         adversarial_training=config["adversarial_training"],
@@ -289,6 +314,7 @@ rule explain_evaluation:
         gpu=GPU,
     params:
         checks=config["explanation_checks"],
+        methods=checked_methods_of,
         interpretability=without_device_batches(config["interpretability"]),
         seed=config["seed"],
         device=config["device"],

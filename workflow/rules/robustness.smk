@@ -206,7 +206,7 @@ rule robustness_imbalance:
         evaluation=evaluation_params(config),
         robustness=config["robustness"],
         adversarial_training=config["adversarial_training"],
-        model=config["model"],
+        model=model_of,
         training=config["training"],
         seed=config["seed"],
         device=config["device"],

@@ -20,7 +20,7 @@ rule train_standard:
     resources:
         gpu=GPU,
     params:
-        model=config["model"],
+        model=model_of,
         training=config["training"],
         seed=config["seed"],
         device=config["device"],
@@ -39,7 +39,7 @@ use rule train_standard as train_standard_seed with:
     benchmark:
         "results/benchmarks/{dataset}/train_standard_seed.seed{seed}.tsv"
     params:
-        model=config["model"],
+        model=model_of,
         training=config["training"],
         seed=seed_of,
         device=config["device"],
@@ -66,7 +66,7 @@ rule train_regime:
     resources:
         gpu=GPU,
     params:
-        model=config["model"],
+        model=model_of,
         training=config["training"],
         attacks=config["attacks"],
         adversarial_training=config["adversarial_training"],
@@ -91,7 +91,7 @@ use rule train_regime as train_regime_seed with:
         "results/benchmarks/{dataset}/train_regime_seed.{regime}.seed{seed}.tsv"
     threads: 1
     params:
-        model=config["model"],
+        model=model_of,
         training=config["training"],
         attacks=config["attacks"],
         adversarial_training=config["adversarial_training"],

@@ -2,6 +2,8 @@
 
 import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
 
+from pathlib import Path
+
 import anndata as ad
 
 from advinterp.config import explain_params, with_device_batches
@@ -18,7 +20,7 @@ device = select_device(smk.params.device)
 # device batch sizes come from the config, not from params (changing them must not rerun the job)
 cfg = with_device_batches(smk.params.interpretability, smk.config["interpretability"])
 model, _ = load_model(smk.input.model, device)
-methods = cfg["methods"] + cfg["extra_methods"]  # the consensus voters and the extra methods
+methods = [Path(p).stem for p in smk.output]  # the model's voters and the extra methods: explain/.../{method}.tsv
 importances = explain_model(model, split_data(ad.read_h5ad(smk.input.data)), methods,
                             explain_params({"interpretability": cfg}), cfg["cells_per_class"],
                             cfg["background_cells"], smk.params.seed)

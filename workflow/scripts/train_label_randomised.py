@@ -8,6 +8,7 @@ from advinterp.device import seed_everything, select_device
 from advinterp.explain_checks import label_randomised_model
 from advinterp.io import read_json, write_tsv
 from advinterp.model import load_model, save_model, split_data
+from advinterp.regimes import trained_architecture
 from advinterp.smk import setup_logging
 from advinterp.specs import (
     AdversarialTrainingSpec,
@@ -17,7 +18,6 @@ from advinterp.specs import (
     RegularisationSpec,
     TrainSpec,
     evaluation_epsilon,
-    parse_regime,
 )
 
 smk = snakemake  # noqa: F821
@@ -37,8 +37,7 @@ if "base" in smk.input.keys():
     extra["standard"] = load_model(smk.input.base, device)[0]
 model, history = label_randomised_model(data, regime, arch, TrainSpec.from_config(smk.params.training), smk.params.seed,
                                         device, **extra)
-if parse_regime(regime)[1]:  # the *_reg regimes train the regularised network
-    arch = regularisation.architecture(arch)
+arch = trained_architecture(regime, arch, regularisation)
 log.info("%s on shuffled labels: last epoch %s", regime, history.iloc[-1].to_dict())
 save_model(smk.output.model, model, data.x_train.shape[1], arch, data.class_names, data.gene_names,
            regime=f"{regime} (shuffled labels)", seed=smk.params.seed)
