@@ -46,5 +46,6 @@ __all__ = [
     "singlecellnet",
     "smk",
     "specs",
+    "tabnet",
     "type_relevance",
 ]
