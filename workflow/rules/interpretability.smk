@@ -109,6 +109,7 @@ rule keygene_recovery:
     conda:
         "../envs/data.yaml"
     params:
+        interpretability=without_device_batches(config["interpretability"]),
         top_n=config["interpretability"]["top_n"],
         voters=ALL_VOTERS,
         model_kind=config["model"]["kind"],
