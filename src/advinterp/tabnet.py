@@ -52,7 +52,8 @@ batch_size          32          32 (``lightning_train.DataModule``);         ``D
 (:meth:`TabNetClassifier.train_spec`); with the MLP's batch of 500 and learning rate 1e-3 TabNet stayed
 at chance on SERGIO after 40 epochs (2,160 training cells: 5 updates per epoch), with SIMS's it does not.
 The epochs stay ``training``'s (and ``adversarial_training``'s). Not here: SIMS's
-``ReduceLROnPlateau(factor=0.75)`` on the training loss (ours: no scheduler), gradient clipping (thesis; not in the source's defaults),
+``ReduceLROnPlateau(factor=0.75)`` on the training loss (ours: no scheduler), gradient clipping
+(thesis; not in the source's defaults),
 early stopping, and a calibration temperature (SIMS's ``forward`` divides the logits by it, initialised to
 1.5 and fitted after training by ``set_temperature``; training uses the raw logits; not here).
 ``epsilon`` (1e-15, the log's guard in the sparsity loss) and ``cat_idxs = cat_dims = []``,
