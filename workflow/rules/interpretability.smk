@@ -110,7 +110,6 @@ rule keygene_recovery:
         "../envs/data.yaml"
     params:
         interpretability=without_device_batches(config["interpretability"]),
-        top_n=config["interpretability"]["top_n"],
         voters=ALL_VOTERS,
         model_kind=config["model"]["kind"],
         seed=config["seed"],

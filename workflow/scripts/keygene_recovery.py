@@ -20,6 +20,6 @@ for key in smk.input.keys():
     regime, seed = key.split("__seed")
     files = smk.input[key]  # explain/.../{method}.tsv: an MLP's and a TabNet's methods differ
     importances[(regime, int(seed))] = read_importances([Path(f).stem for f in files], files)
-table = recovery_for_dataset(ad.read_h5ad(smk.input.data), importances, smk.params.top_n, smk.params.seed,
-                             voters=smk.params.voters, model_kind=smk.params.model_kind)
+table = recovery_for_dataset(ad.read_h5ad(smk.input.data), importances, smk.params.interpretability["top_n"],
+                             smk.params.seed, voters=smk.params.voters, model_kind=smk.params.model_kind)
 write_tsv(table, smk.output[0])
