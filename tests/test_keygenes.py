@@ -67,7 +67,8 @@ def test_recovery_for_dataset_reads_the_key_genes_of_a_preprocessed_anndata():
                        obs=pd.DataFrame({"cell_type": pd.Categorical(list("AABBAABB")),
                                          "split": ["train"] * 4 + ["test"] * 4}, index=[f"c{i}" for i in range(8)]),
                        var=pd.DataFrame(index=genes))
-    adata.uns["preprocess"] = {"label_key": "cell_type"}
+    adata.uns["preprocess"] = {"label_key": "cell_type", "x": "log_normalized"}
+    adata.var["train_mean"], adata.var["train_std"] = 0.0, 1.0  # a store whose model input is X itself
     with pytest.raises(ValueError, match="is_key_gene.*SERGIO"):
         recovery_for_dataset(adata, {}, top_n=2, seed=0)
     adata.var["is_key_gene"] = [True, False, False, True]

@@ -30,6 +30,7 @@ from advinterp.preprocess import preprocess
 from advinterp.robustness import preservation_table
 from advinterp.robustness_tables import select_epsilon
 from advinterp.specs import AdversarialTrainingSpec, Architecture, AttackSpec, PreprocessSpec, TrainSpec
+from advinterp.store import zscored
 
 # class → its marker set in the shipped GMT, and how many of its markers must be in its top 20
 EXPECTED = {"CD14+ Monocyte": ("PBMC_CLASSICAL_MONOCYTE", 1), "CD19+ B": ("PBMC_B_CELL", 1),
@@ -50,7 +51,7 @@ def ranked(repo):
     # the biology arm's regime, as the workflow makes it: epsilon by the selection rule, then adversarial training
     assert config["biology"]["regime"] == "adv_fgsm"
     rob = config["robustness"]
-    table = preservation_table(model, np.asarray(pre.X), data, ["fgsm"], rob["epsilons"],
+    table = preservation_table(model, np.asarray(zscored(pre)), data, ["fgsm"], rob["epsilons"],
                                AttackSpec.from_config(config["attacks"]),
                                rob["neighbours"], rob["n_pcs"], 0, cpu)
     eps = select_epsilon(table, "fgsm", rob["min_neighbour_preservation"], rob["min_accuracy_drop"])["epsilon"]

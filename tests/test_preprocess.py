@@ -7,6 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from advinterp.preprocess import PreprocessSpec, preprocess
+from advinterp.store import zscored
 
 
 def make_counts(n_cells=200, n_genes=80, seed=0, sparse=False):
@@ -26,25 +27,40 @@ SPEC = PreprocessSpec(label_key="cell_type", min_counts=30, n_hvg=40, test_size=
 def test_no_leakage_zscore_uses_train_cells_only():
     out = preprocess(make_counts(), SPEC, seed=1)
     train = (out.obs["split"] == "train").to_numpy()
-    logx = np.asarray(out.layers["log_normalized"])
+    logx = out.X.toarray()  # the store keeps log-normalised values; the model input is z-scored from them
     np.testing.assert_allclose(out.var["train_mean"], logx[train].mean(axis=0), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(out.var["train_std"], logx[train].std(axis=0), rtol=1e-6, atol=1e-7)
     # the statistics differ from those of all cells, so test cells did not leak in
     assert not np.allclose(out.var["train_mean"], logx.mean(axis=0), rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(out.X[train].mean(axis=0), 0, atol=1e-5)
-    np.testing.assert_allclose(out.X[train].std(axis=0), 1, atol=1e-4)
-    assert abs(out.X[~train].mean()) > 1e-6
+    z = np.asarray(zscored(out))
+    np.testing.assert_allclose(z[train].mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(z[train].std(axis=0), 1, atol=1e-4)
+    assert abs(z[~train].mean()) > 1e-6
 
 
-def test_hvg_selection_split_and_layers():
+def test_the_store_is_sparse_log_normalised_values_and_the_zscoring_is_the_dense_one():
+    raw = make_counts()
+    out = preprocess(raw, SPEC, seed=1)
+    assert sp.isspmatrix_csr(out.X) and out.X.dtype == np.float32 and not out.layers
+    assert out.uns["preprocess"]["x"] == "log_normalized"
+    # log1p of library-size-normalised counts of the kept genes, by hand
+    counts = raw.X[:, np.isin(raw.var_names, ["gene0", "gene1", "gene2", "gene3", "gene4"], invert=True)]
+    by_hand = np.log1p(counts / counts.sum(axis=1, keepdims=True) * 1e4)
+    kept = [list(raw.var_names[5:]).index(g) for g in out.var_names]
+    np.testing.assert_allclose(out.X.toarray(), by_hand[:, kept], rtol=1e-5)
+    # z-scored on demand equals the dense in-memory z-scoring, bit for bit
+    train = (out.obs["split"] == "train").to_numpy()
+    logx = out.X.toarray()
+    mean, std = logx[train].mean(axis=0), logx[train].std(axis=0)
+    np.testing.assert_array_equal(np.asarray(zscored(out)), ((logx - mean) / np.where(std > 0, std, 1)))
+
+
+def test_hvg_selection_split_and_samples():
     raw = make_counts()
     out = preprocess(raw, SPEC, seed=1)
     assert out.n_vars == 40 and out.var["highly_variable"].all()
     assert not set(out.var_names) & {f"gene{j}" for j in range(5)}  # failed min_counts
     assert out.X.dtype == np.float32
-    assert set(out.layers) >= {"counts", "log_normalized"}
-    counts = np.asarray(out.layers["counts"])
-    np.testing.assert_array_equal(counts, raw[:, out.var_names].X)
     # stratified 75/25 split: every class keeps its proportion
     frac = out.obs.groupby("cell_type", observed=True)["split"].apply(lambda s: (s == "test").mean())
     np.testing.assert_allclose(frac, 0.25, atol=0.011)  # 12 or 13 of 50 cells
@@ -52,6 +68,16 @@ def test_hvg_selection_split_and_layers():
     # the seed decides the split
     assert preprocess(raw, SPEC, seed=1).obs["split"].equals(out.obs["split"])
     assert not preprocess(raw, SPEC, seed=2).obs["split"].equals(out.obs["split"])
+    # no caps: every cell is in the samples (the embedded default's results do not change)
+    assert out.obs["sample_embedding"].all()
+    assert out.obs["sample_evaluation"].equals(out.obs["split"] == "test")
+    assert out.uns["preprocess"]["samples"]["evaluation"] == {"n_cells": 50, "of": 50}
+    capped = preprocess(raw, SPEC, seed=1, samples={"embedding": 100, "evaluation": 20})
+    assert capped.uns["preprocess"]["samples"] == {"embedding": {"n_cells": 100, "of": 200, "max_cells": 100},
+                                                   "evaluation": {"n_cells": 20, "of": 50, "max_cells": 20}}
+    sampled = capped.obs[capped.obs["sample_evaluation"]]
+    assert (sampled["split"] == "test").all() and sampled["cell_type"].value_counts().tolist() == [5, 5, 5, 5]
+    assert capped.obs.loc[capped.obs["sample_embedding"], "cell_type"].value_counts().tolist() == [25] * 4
 
 
 def test_keeps_all_genes_when_fewer_than_n_hvg(caplog):
@@ -109,10 +135,10 @@ def test_log_normalized_input_skips_normalisation_and_filters_by_cells():
     logged.X[:2, 5] = 1.0  # expressed in 2 cells: below min_cells=3
     spec = PreprocessSpec(label_key="cell_type", min_cells=3, n_hvg=40, test_size=0.25, values="log_normalized")
     out = preprocess(logged, spec, seed=0)
-    assert "counts" not in out.layers and out.uns["preprocess"]["values"] == "log_normalized"
+    assert not out.layers and out.uns["preprocess"]["values"] == "log_normalized"
     assert not {"gene5", "gene6", "gene7"} & set(out.var_names)
     # the values are used as they are: no library-size normalisation, no second log
-    np.testing.assert_allclose(np.asarray(out.layers["log_normalized"]), logged[:, out.var_names].X, rtol=1e-6)
+    np.testing.assert_allclose(out.X.toarray(), logged[:, out.var_names].X, rtol=1e-6)
 
 
 def test_normalized_input_is_logged_then_takes_the_log_path():
@@ -122,8 +148,8 @@ def test_normalized_input_is_logged_then_takes_the_log_path():
     tpm.X = (raw.X / raw.X.sum(axis=1, keepdims=True) * 1e6).astype(np.float32)
     spec = PreprocessSpec(label_key="cell_type", min_cells=3, n_hvg=40, test_size=0.25, values="normalized")
     out = preprocess(tpm, spec, seed=0)
-    assert out.uns["preprocess"]["values"] == "normalized" and "counts" not in out.layers
-    np.testing.assert_allclose(np.asarray(out.layers["log_normalized"]), np.log1p(tpm[:, out.var_names].X), rtol=1e-5)
+    assert out.uns["preprocess"]["values"] == "normalized" and not out.layers
+    np.testing.assert_allclose(out.X.toarray(), np.log1p(tpm[:, out.var_names].X), rtol=1e-5)
     with pytest.raises(ValueError, match=r"X reaches .* beyond any log scale .* set values: normalized"):
         preprocess(tpm, PreprocessSpec(label_key="cell_type", n_hvg=40, values="log_normalized"), 0)
     with pytest.raises(ValueError, match="seurat_v3' models counts, but this dataset has normalized values"):
@@ -165,7 +191,7 @@ def test_cells_with_zero_counts_after_the_gene_filter_are_dropped_and_counted(ca
     assert out.uns["preprocess"]["zero_cells_dropped"] == 2 and out.uns["preprocess"]["n_cells_input"] == 200
     assert "dataset planted: 2 of 200 cells have zero counts after the gene filter" in caplog.text
     assert "dropping them (preprocess.zero_cells: drop)" in caplog.text
-    assert np.isfinite(out.X).all()
+    assert np.isfinite(np.asarray(zscored(out))).all()
     assert preprocess(make_counts(), SPEC, seed=1).uns["preprocess"]["zero_cells_dropped"] == 0
 
 

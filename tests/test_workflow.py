@@ -7,6 +7,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 import yaml
 from PIL import Image
 from workflow_runs import MARKERS, deploy, snakemake
@@ -38,9 +39,11 @@ def test_simulated_dataset(runs):
 def test_preprocessed_and_model(runs):
     res = runs[0] / "results/sergio"
     pre = ad.read_h5ad(res / "data/preprocessed.h5ad")
-    assert pre.n_vars == 50 and pre.X.dtype == np.float32
+    assert pre.n_vars == 50 and pre.X.dtype == np.float32 and sp.issparse(pre.X)  # the store (advinterp.store)
     assert (pre.obs["split"] == "test").sum() == 36
-    assert {"log_normalized", "counts"} <= set(pre.layers) and pre.var["highly_variable"].all()
+    assert not pre.layers and pre.var["highly_variable"].all() and pre.uns["preprocess"]["x"] == "log_normalized"
+    # the tiny config's caps are above its size: every cell is in the samples, as they were before the caps
+    assert pre.obs["sample_embedding"].all() and pre.obs["sample_evaluation"].equals(pre.obs["split"] == "test")
 
     history = pd.read_csv(res / "models/standard.history.tsv", sep="\t")
     assert list(history.columns) == ["epoch", "loss", "train_accuracy", "test_accuracy"]
@@ -275,17 +278,17 @@ def test_rerun_gives_identical_tables(runs):
     assert ma == mb
     for name in ["raw", "preprocessed"]:
         xa, xb = (ad.read_h5ad(r / f"data/{name}.h5ad").X for r in (a, b))
-        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(*(x.toarray() if sp.issparse(x) else x for x in (xa, xb)))
 
 
 def test_custom_dataset_real_data_arm(runs):
     res = runs[0] / "results/mine"
     pre = ad.read_h5ad(res / "data/preprocessed.h5ad")
     # TPM in, values: normalized: logged once, then the log-normalised path
-    assert pre.uns["preprocess"]["values"] == "normalized" and "counts" not in pre.layers
+    assert pre.uns["preprocess"]["values"] == "normalized" and not pre.layers
     raw = ad.read_h5ad(res / "data/raw.h5ad")
     logged = np.log1p(raw[pre.obs_names, pre.var_names].X)
-    np.testing.assert_allclose(np.asarray(pre.layers["log_normalized"]), logged, rtol=1e-5)
+    np.testing.assert_allclose(pre.X.toarray(), logged, rtol=1e-5)
     # the cell whose only gene the filter removed is dropped, and the outputs say so
     assert pre.n_obs == 120 and "cell120" not in pre.obs_names and "RARE1" not in pre.var_names
     assert pre.uns["preprocess"]["zero_cells_dropped"] == 1 and pre.uns["preprocess"]["zero_cells"] == "drop"

@@ -46,6 +46,7 @@ __all__ = [
     "singlecellnet",
     "smk",
     "specs",
+    "store",
     "tabnet",
     "type_relevance",
 ]

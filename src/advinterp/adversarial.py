@@ -53,7 +53,8 @@ def adversarial_train(
     spec = replace(train_spec, epochs=adv_spec.epochs)
     train_attack = training_attack_spec(attack_spec, adv_spec)
     n_classes = model.n_classes
-    if adv_spec.mode == "static":
+    if adv_spec.mode == "static":  # the paper's 2x data: the training set and its copies in memory
+        x_train = np.asarray(x_train)
         x_adv = attack(attack_name, model, x_train, y_train, epsilon, train_attack, seed=seed).numpy()
         x_all = np.concatenate([x_train, x_adv])
         y_all = np.concatenate([y_train, y_train])

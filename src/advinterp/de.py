@@ -15,11 +15,12 @@ from advinterp.preprocess import require_label_key
 DE_COLUMNS = ["class", "gene", "score", "logfoldchange", "pval", "pval_adj", "significant"]
 
 
-def wilcoxon_de(adata: ad.AnnData, label_key: str, layer: str | None = "log_normalized",
+def wilcoxon_de(adata: ad.AnnData, label_key: str, layer: str | None = None,
                 alpha: float = 0.05) -> pd.DataFrame:
     """Every gene of every class, one-vs-rest: Wilcoxon score, log fold change, p, BH-adjusted p.
 
-    ``layer`` holds log-normalised values (``None``: ``adata.X``). ``significant`` is
+    ``layer`` holds log-normalised values (``None``: ``adata.X``, as in the preprocessed store,
+    :mod:`advinterp.store`). ``significant`` is
     ``pval_adj < alpha``. Rows are ordered by class, then by scanpy's score (descending).
     """
     import scanpy as sc

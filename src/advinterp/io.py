@@ -51,9 +51,10 @@ def write_tsv(df: pd.DataFrame, path: str | Path, index: bool = False) -> None:
         df.to_csv(tmp, sep="\t", index=index)
 
 
-def write_h5ad(adata: ad.AnnData, path: str | Path) -> None:
+def write_h5ad(adata: ad.AnnData, path: str | Path, compression: str | None = "gzip") -> None:
+    """``compression=None`` for files whose rows are read at random (the preprocessed store)."""
     with atomic_path(path) as tmp:
-        adata.write_h5ad(tmp, compression="gzip")
+        adata.write_h5ad(tmp, compression=compression)
 
 
 def retry(call, *, retries: int, backoff: float, retriable: tuple[type[BaseException], ...], what: str):

@@ -16,6 +16,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from advinterp.consensus import consensus, consensus_score, ranks
 from advinterp.specs import parse_regime, regime_architecture
+from advinterp.store import zscored
 
 RECOVERY_COLUMNS = ["regime", "model", "method", "ground_truth", "class", "seed", "top_n", "n_key_in_top",
                     "n_key_expected", "auroc", "auprc"]
@@ -108,8 +109,8 @@ def recovery_for_dataset(adata, importances: dict[tuple[str, int], dict[str, pd.
     key_class = pd.DataFrame(adata.varm["class_key_gene"], index=adata.var_names).astype(bool)
     key_class.index = genes
     train = (adata.obs["split"] == "train").to_numpy()
-    t_stat = t_statistic_importance(np.asarray(adata.X)[train], labels.cat.codes.to_numpy()[train], classes,
-                                    list(genes))
+    t_stat = t_statistic_importance(np.asarray(zscored(adata, np.flatnonzero(train))),
+                                    labels.cat.codes.to_numpy()[train], classes, list(genes))
     return recovery_table(importances, key_all, key_class[classes], t_stat, top_n, seed, voters, model_kind)
 
 

@@ -24,6 +24,7 @@ from torch import nn
 from advinterp.device import model_device
 from advinterp.io import atomic_path
 from advinterp.specs import Architecture, TrainSpec
+from advinterp.store import ZScored
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +103,12 @@ def predict_logits(model: nn.Module, x: np.ndarray | torch.Tensor, device: torch
     """
     was_training = model.training
     model.eval()
-    out = [model(torch.as_tensor(x[i:i + batch_size], dtype=torch.float32).to(device)).cpu()
-           for i in range(0, len(x), batch_size)]
+    if isinstance(x, ZScored):  # a lazy store matrix (advinterp.store.ZScored): z-scored on the device
+        out = [model(x.to_device(np.arange(i, min(i + batch_size, len(x))), device)).cpu()
+               for i in range(0, len(x), batch_size)]
+    else:
+        out = [model(torch.as_tensor(x[i:i + batch_size], dtype=torch.float32).to(device)).cpu()
+               for i in range(0, len(x), batch_size)]
     model.train(was_training)
     return torch.cat(out) if out else torch.empty(0)
 
@@ -134,6 +139,16 @@ class TrainResult:
     history: pd.DataFrame
     seconds: float
     extra: dict = field(default_factory=dict)
+
+
+def _batches_on(x, device):
+    """``idx → rows idx of x`` as a float32 tensor on ``device``. A lazy store matrix
+    (:class:`advinterp.store.ZScored`) is read and z-scored a mini-batch at a time; an array is
+    moved to the device once."""
+    if isinstance(x, ZScored):
+        return lambda idx: x.to_device(idx, device)
+    xt = torch.as_tensor(np.asarray(x), dtype=torch.float32, device=device)
+    return lambda idx: xt[idx]
 
 
 def train_classifier(
@@ -171,8 +186,9 @@ def train_classifier(
     opt = torch.optim.Adam(model.parameters(), lr=spec.learning_rate, weight_decay=spec.weight_decay)
     weight = class_weight_vector(y_train, n_classes).to(device) if getattr(model, "class_weights", False) else None
     loss_fn = nn.CrossEntropyLoss(weight=weight)
-    xt = torch.as_tensor(x_train, dtype=torch.float32, device=device)
+    batch_of = _batches_on(x_train, device)
     yt = torch.as_tensor(y_train, dtype=torch.long, device=device)
+    n_train = len(y_train)
     gen = torch.Generator().manual_seed(seed)
     # batch norm cannot normalise a batch of one cell: such a last batch is left out of that epoch
     min_batch = 2 if any(isinstance(m, nn.BatchNorm1d) for m in model.modules()) else 1
@@ -181,13 +197,13 @@ def train_classifier(
     start = time.perf_counter()
     for epoch in range(1, spec.epochs + 1):
         model.train()
-        order = torch.randperm(len(xt), generator=gen).to(device)
+        order = torch.randperm(n_train, generator=gen).to(device)
         total = 0.0
-        for i in range(0, len(xt), spec.batch_size):
+        for i in range(0, n_train, spec.batch_size):
             idx = order[i:i + spec.batch_size]
             if len(idx) < min_batch:
                 continue
-            xb, yb = xt[idx], yt[idx]
+            xb, yb = batch_of(idx), yt[idx]
             if perturb is not None:
                 xb, yb = perturb(model, xb, yb, step)
                 model.train()
@@ -201,7 +217,7 @@ def train_classifier(
             total += float(loss.detach()) * len(idx)
         train_acc = float((predict(model, x_train, device, spec.eval_batch_size) == y_train).mean())
         test_acc = float((predict(model, x_test, device, spec.eval_batch_size) == y_test).mean())
-        rows.append((epoch, total / len(xt), train_acc, test_acc))
+        rows.append((epoch, total / n_train, train_acc, test_acc))
         if epoch == 1 or epoch % 10 == 0 or epoch == spec.epochs:
             log.info("epoch %d loss %.4f train acc %.4f test acc %.4f", *rows[-1])
     seconds = time.perf_counter() - start
@@ -240,7 +256,12 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn
 
 @dataclass(frozen=True)
 class SplitData:
-    """The arrays a classifier sees, taken from a preprocessed AnnData."""
+    """The arrays a classifier sees, taken from a preprocessed store (:mod:`advinterp.store`).
+
+    ``x_train``/``x_test`` are the z-scored model input: dense arrays, or lazy
+    :class:`advinterp.store.ZScored` matrices read a mini-batch at a time (``split_data(lazy=True)``).
+    ``n_test_all`` is the number of test cells before a sample was taken (``sample``).
+    """
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -248,17 +269,35 @@ class SplitData:
     y_test: np.ndarray
     class_names: list[str]
     gene_names: list[str]
+    n_test_all: int | None = None
 
 
-def split_data(adata) -> SplitData:
-    """Train/test arrays from ``obs['split']``; labels from ``uns['preprocess']['label_key']``."""
+def split_data(adata, lazy: bool = False, sample: str | None = None) -> SplitData:
+    """Train/test cells from ``obs['split']``; labels from ``uns['preprocess']['label_key']``.
+
+    ``lazy``: the z-scored rows stay in the store until a mini-batch or an index asks for them
+    (training, prediction, the explainers' cells); else they are materialised. ``sample``: keep
+    only the test cells of that stratified sample (``obs['sample_{sample}']``, e.g.
+    ``evaluation``: :func:`advinterp.store.mark_samples`), materialised (the sample is capped),
+    for the steps that attack cells.
+    """
+    from advinterp.store import sample_mask, zscored
+
     label_key = adata.uns["preprocess"]["label_key"]
     labels = adata.obs[label_key].astype("category")
     codes = labels.cat.codes.to_numpy().astype(np.int64)
     train = (adata.obs["split"] == "train").to_numpy()
-    x = np.asarray(adata.X, dtype=np.float32)
-    return SplitData(x[train], codes[train], x[~train], codes[~train],
-                     [str(c) for c in labels.cat.categories], [str(g) for g in adata.var_names])
+    test = ~train
+    n_test_all = int(test.sum())
+    if sample is not None:
+        test = test & sample_mask(adata, sample)
+    x_train, x_test = zscored(adata, np.flatnonzero(train)), zscored(adata, np.flatnonzero(test))
+    if not lazy:
+        x_train = np.asarray(x_train)
+    if not lazy or sample is not None:
+        x_test = np.asarray(x_test)
+    return SplitData(x_train, codes[train], x_test, codes[test],
+                     [str(c) for c in labels.cat.categories], [str(g) for g in adata.var_names], n_test_all)
 
 
 def training_metrics(model: nn.Module, data: SplitData, seconds: float, device,
@@ -277,14 +316,14 @@ def training_metrics(model: nn.Module, data: SplitData, seconds: float, device,
 
 
 def train_standard(adata, arch: Architecture, spec: TrainSpec, seed: int,
-                   device: torch.device) -> tuple[TrainResult, dict, SplitData]:
+                   device: torch.device, lazy: bool = False) -> tuple[TrainResult, dict, SplitData]:
     """Train the standard (non-adversarial) classifier on a preprocessed AnnData.
 
     Returns the training result, the metrics dict written to ``metrics/standard.json``
     (clean test-set ``accuracy``, ``macro_f1``, ``per_class_f1``, ``n_train``, ``n_test``,
-    ``device``, ``seconds``) and the arrays used.
+    ``device``, ``seconds``) and the arrays used (``lazy``: see :func:`split_data`).
     """
-    data = split_data(adata)
+    data = split_data(adata, lazy=lazy)
     result = train_classifier(data.x_train, data.y_train, data.x_test, data.y_test,
                               len(data.class_names), arch, spec, seed, device)
     return result, training_metrics(result.model, data, result.seconds, device, spec.eval_batch_size), data

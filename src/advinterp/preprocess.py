@@ -25,12 +25,9 @@ import scipy.sparse as sp
 from sklearn.model_selection import train_test_split
 
 from advinterp.specs import MAX_LOG_VALUE, PreprocessSpec
+from advinterp.store import STORE_VALUES, mark_samples, zscore_fit
 
 log = logging.getLogger(__name__)
-
-
-def _dense(x) -> np.ndarray:
-    return np.asarray(x.toarray() if sp.issparse(x) else x)
 
 
 def require_label_key(adata: ad.AnnData, label_key: str, source: str = "dataset") -> None:
@@ -112,14 +109,6 @@ def stratified_split(labels: np.ndarray, test_size: float, seed: int) -> np.ndar
     return split
 
 
-def zscore_fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-gene mean and SD (ddof=0); constant genes get SD 1 so they map to 0."""
-    mean = x.mean(axis=0)
-    std = x.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
-    return mean, std
-
-
 def drop_zero_cells(adata: ad.AnnData, spec: PreprocessSpec, gene_filter: str, min_cells_per_class: int = 2,
                     source: str = "dataset") -> tuple[ad.AnnData, int]:
     """Cells left with nothing (all zero) by the gene filter: dropped with a logged count
@@ -156,13 +145,16 @@ def drop_zero_cells(adata: ad.AnnData, spec: PreprocessSpec, gene_filter: str, m
 
 
 def preprocess(adata: ad.AnnData, spec: PreprocessSpec, seed: int, min_cells_per_class: int = 2,
-               source: str = "dataset") -> ad.AnnData:
+               source: str = "dataset", samples: dict[str, int | None] | None = None) -> ad.AnnData:
     """Counts AnnData → model-ready AnnData.
 
-    Output: ``X`` z-scored float32 (HVGs only), ``layers['log_normalized']``,
-    ``layers['counts']``, ``var['highly_variable']`` and scanpy's HVG statistics,
-    ``var['train_mean']``/``var['train_std']`` (the scaling), ``obs['split']``, and
-    ``uns['preprocess']``: the spec, the seed, the gene counts at each step and the number of
+    Output, the preprocessed store (:mod:`advinterp.store`): ``X`` the log-normalised values of the
+    HVGs (sparse CSR, float32), ``var['highly_variable']`` and scanpy's HVG statistics,
+    ``var['train_mean']``/``var['train_std']`` (the z-scoring, fitted on the training cells; the
+    model input is :func:`advinterp.store.zscored`), ``obs['split']``, and
+    ``uns['preprocess']``: the spec, the seed, ``x`` (what ``X`` holds), ``samples`` (the
+    stratified samples of at most ``samples[name]`` cells marked in ``obs['sample_{name}']``,
+    :func:`advinterp.store.mark_samples`), the gene counts at each step and the number of
     cells dropped for zero counts after the gene filter (:func:`drop_zero_cells`). ``source``
     names the dataset in errors and log messages.
     """
@@ -191,7 +183,6 @@ def preprocess(adata: ad.AnnData, spec: PreprocessSpec, seed: int, min_cells_per
     if not log_input:
         sc.pp.normalize_total(adata, target_sum=spec.target_sum)
         sc.pp.log1p(adata)
-    adata.layers["log_normalized"] = adata.X.copy()
 
     n_top = min(spec.n_hvg, adata.n_vars)
     if n_top < spec.n_hvg:
@@ -208,20 +199,24 @@ def preprocess(adata: ad.AnnData, spec: PreprocessSpec, seed: int, min_cells_per
     split = stratified_split(labels, spec.test_size, seed)
     adata.obs["split"] = pd.Categorical(split, categories=["train", "test"])
 
-    logx = _dense(adata.layers["log_normalized"])
-    mean, std = zscore_fit(logx[split == "train"])
-    adata.X = ((logx - mean) / std).astype(np.float32)
+    # the store: log-normalised values, sparse; the model input is z-scored from them on demand
+    adata.X = sp.csr_matrix(adata.X, dtype=np.float32)
+    for layer in ("counts", "log_normalized"):
+        adata.layers.pop(layer, None)
+    mean, std = zscore_fit(adata.X[split == "train"])
     adata.var["train_mean"] = mean.astype(np.float64)
     adata.var["train_std"] = std.astype(np.float64)
     adata.uns["preprocess"] = {
         **{k: v for k, v in asdict(spec).items() if v is not None},
         "seed": int(seed),
+        "x": STORE_VALUES,
         "n_genes_input": int(n_genes_in),
         "n_genes_min_counts": int(n_genes_filtered),
         "n_genes_model": int(adata.n_vars),
         "n_cells_input": int(n_cells_in),
         "zero_cells_dropped": int(n_zero_cells),
     }
+    adata.uns["preprocess"]["samples"] = mark_samples(adata, samples or {}, seed)
     log.info(
         "%s: preprocessed %d cells: %d -> %d genes, %d train / %d test", source,
         adata.n_obs, n_genes_in, adata.n_vars, int((split == "train").sum()), int((split == "test").sum()),

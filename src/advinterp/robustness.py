@@ -220,13 +220,18 @@ def imbalance_experiment(
 def adversarial_embeddings(standard: MLP, adata, selected: dict[str, float], largest: float,
                            attack_spec: AttackSpec, seed: int, n_pcs: int = 50,
                            n_neighbors: int = 15) -> tuple[dict[str, np.ndarray], pd.Series]:
-    """UMAPs (same settings) of all cells: clean, and attacked against the standard model at each
-    attack's selected ε and at the largest ε of the grid. Returns ``(panels, labels)``."""
+    """UMAPs (same settings) of the cells of the store's embedding sample (all cells up to
+    ``scale.embedding_max_cells``; :func:`advinterp.store.mark_samples`): clean, and attacked
+    against the standard model at each attack's selected ε and at the largest ε of the grid.
+    Returns ``(panels, labels)``."""
     from advinterp.embedding import umap_embedding
+    from advinterp.store import sample_mask, zscored
 
-    x = np.asarray(adata.X, dtype=np.float32)
-    labels = adata.obs[adata.uns["preprocess"]["label_key"]]
-    codes = labels.astype("category").cat.codes.to_numpy().astype(np.int64)
+    cells = np.flatnonzero(sample_mask(adata, "embedding"))
+    x = np.asarray(zscored(adata, cells))
+    all_labels = adata.obs[adata.uns["preprocess"]["label_key"]]
+    codes = all_labels.astype("category").cat.codes.to_numpy().astype(np.int64)[cells]
+    labels = all_labels.iloc[cells]
     panels = {"clean": umap_embedding(x, seed, n_pcs, n_neighbors)}
     for name, eps in selected.items():
         for e, tag in ((eps, "selected"), (largest, "largest in grid")):

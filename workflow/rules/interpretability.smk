@@ -292,6 +292,7 @@ rule train_label_randomised:
         noise_training=config["noise_training"],
         seed=config["seed"],
         device=config["device"],
+        in_memory_max_cells=config["scale"]["in_memory_max_cells"],
     script:
         "../scripts/train_label_randomised.py"
 

@@ -11,6 +11,7 @@ rule preprocess:
         "../envs/data.yaml"
     params:
         preprocess=config["preprocess"],
+        scale=config["scale"],
         dataset=preprocess_entry,
         min_cells_per_class=config["min_cells_per_class"],
         seed=config["seed"],

@@ -120,6 +120,7 @@ rule train_adversarial:
         training=config["training"],
         seed=config["seed"],
         device=config["device"],
+        in_memory_max_cells=config["scale"]["in_memory_max_cells"],
     script:
         "../scripts/train_adversarial.py"
 
@@ -145,6 +146,7 @@ use rule train_adversarial as train_adversarial_seed with:
         training=config["training"],
         seed=seed_of,
         device=config["device"],
+        in_memory_max_cells=config["scale"]["in_memory_max_cells"],
 
 
 rule adversarial_metrics:

@@ -24,6 +24,7 @@ rule train_standard:
         training=config["training"],
         seed=config["seed"],
         device=config["device"],
+        in_memory_max_cells=config["scale"]["in_memory_max_cells"],
     script:
         "../scripts/train_standard.py"
 
@@ -43,6 +44,7 @@ use rule train_standard as train_standard_seed with:
         training=config["training"],
         seed=seed_of,
         device=config["device"],
+        in_memory_max_cells=config["scale"]["in_memory_max_cells"],
 
 
 # Koo et al. 2019's regimes (advinterp.regimes): noise injection, and the regularised variant of
@@ -74,6 +76,7 @@ rule train_regime:
         noise_training=config["noise_training"],
         seed=config["seed"],
         device=config["device"],
+        in_memory_max_cells=config["scale"]["in_memory_max_cells"],
     script:
         "../scripts/train_regime.py"
 
@@ -99,6 +102,7 @@ use rule train_regime as train_regime_seed with:
         noise_training=config["noise_training"],
         seed=seed_of,
         device=config["device"],
+        in_memory_max_cells=config["scale"]["in_memory_max_cells"],
 
 
 rule plot_standard_model:

@@ -17,7 +17,8 @@ log = setup_logging(smk)
 seed_everything(smk.params.seed, threads=smk.threads)
 device = select_device(smk.params.device)
 metrics = regime_metrics(load_model(smk.input.standard, device)[0], load_model(smk.input.model, device)[0],
-                         split_data(ad.read_h5ad(smk.input.data)), read_json(smk.input.training),
+                         split_data(ad.read_h5ad(smk.input.data), lazy=True, sample="evaluation"),
+                         read_json(smk.input.training),
                          AttackSpec.from_config(smk.params.attacks),
                          EvaluationSpec.from_config(with_evaluation_batch(smk.params.evaluation, smk.config)),
                          smk.params.seed, device)

@@ -21,7 +21,7 @@ device = select_device(smk.params.device)
 cfg = with_device_batches(smk.params.interpretability, smk.config["interpretability"])
 model, _ = load_model(smk.input.model, device)
 methods = [Path(p).stem for p in smk.output]  # the model's voters and the extra methods: explain/.../{method}.tsv
-importances = explain_model(model, split_data(ad.read_h5ad(smk.input.data)), methods,
+importances = explain_model(model, split_data(ad.read_h5ad(smk.input.data), lazy=True), methods,
                             explain_params({"interpretability": cfg}), cfg["cells_per_class"],
                             cfg["background_cells"], smk.params.seed)
 for method, path in zip(methods, smk.output, strict=True):

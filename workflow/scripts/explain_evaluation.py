@@ -20,7 +20,8 @@ interp = with_device_batches(smk.params.interpretability, smk.config["interpreta
 checks = smk.params.checks
 model, _ = load_model(smk.input.model, device)
 shuffled = load_model(smk.input.label_randomised, device)[0] if smk.input.label_randomised else None
-table = evaluate_explanations(model, shuffled, split_data(ad.read_h5ad(smk.input.data)), smk.wildcards.regime,
+data = split_data(ad.read_h5ad(smk.input.data), lazy=True)
+table = evaluate_explanations(model, shuffled, data, smk.wildcards.regime,
                               smk.params.methods, explain_params({"interpretability": interp}),
                               checks["cells_per_class"], interp["background_cells"], smk.params.seed,
                               checks["sensitivity_radius"], checks["sensitivity_samples"], checks["deletion_steps"])

@@ -21,6 +21,7 @@ panels, labels = adversarial_embeddings(
     model, adata, {a: selected[a]["epsilon"] for a in rob["attacks"]}, max(rob["epsilons"]),
     AttackSpec.from_config(smk.params.attacks), smk.params.seed, **smk.params.umap,
 )
-title = f"{smk.wildcards.dataset}: all cells, attacked against the standard model"
+title = (f"{smk.wildcards.dataset}: {len(labels)} of {adata.n_obs} cells (embedding sample), attacked against the "
+         "standard model")
 fig = embedding_panels_figure(panels, labels, title)
 save_figure(fig, smk.output.png, smk.output.pdf)

@@ -11,7 +11,7 @@ from advinterp.smk import setup_logging
 
 smk = snakemake  # noqa: F821
 setup_logging(smk)
-data = split_data(ad.read_h5ad(smk.input.data))
+data = split_data(ad.read_h5ad(smk.input.data), lazy=True)
 model, _ = load_model(smk.input.model)
 y_pred = predict(model, data.x_test, device="cpu")
 accuracy = (y_pred == data.y_test).mean()

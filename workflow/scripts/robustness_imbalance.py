@@ -20,7 +20,8 @@ selected = read_json(smk.input.epsilon)
 epsilons = {attack: selected[attack]["epsilon"] for attack in smk.params.robustness["attacks"]}
 imb = smk.params.imbalance
 table, dropped = imbalance_experiment(
-    split_data(ad.read_h5ad(smk.input.data)), epsilons, imb["n_classes"], tuple(imb["drop_fraction"]),
+    split_data(ad.read_h5ad(smk.input.data), lazy=True, sample="evaluation"), epsilons, imb["n_classes"],
+    tuple(imb["drop_fraction"]),
     Architecture.from_config(smk.params.model), TrainSpec.from_config(smk.params.training),
     AdversarialTrainingSpec.from_config(smk.params.adversarial_training), AttackSpec.from_config(smk.params.attacks),
     smk.params.seed, device, EvaluationSpec.from_config(with_evaluation_batch(smk.params.evaluation, smk.config)),

@@ -11,6 +11,7 @@ from advinterp.model import load_model, split_data
 from advinterp.robustness import preservation_table
 from advinterp.smk import setup_logging
 from advinterp.specs import AttackSpec
+from advinterp.store import sample_mask, zscored
 
 smk = snakemake  # noqa: F821
 setup_logging(smk)
@@ -19,7 +20,9 @@ device = select_device(smk.params.device)
 rob = smk.params.robustness
 adata = ad.read_h5ad(smk.input.data)
 model, _ = load_model(smk.input.model, device)
-table = preservation_table(model, np.asarray(adata.X), split_data(adata), rob["attacks"],
+embedded = zscored(adata, np.flatnonzero(sample_mask(adata, "embedding")))  # PCA: up to scale.embedding_max_cells
+data = split_data(adata, lazy=True, sample="evaluation")
+table = preservation_table(model, np.asarray(embedded), data, rob["attacks"],
                            [float(e) for e in rob["epsilons"]], AttackSpec.from_config(smk.params.attacks),
                            rob["neighbours"], rob["n_pcs"], smk.params.seed, device)
 write_tsv(table, smk.output[0])

@@ -23,7 +23,7 @@ selected = read_json(smk.input.epsilon)
 models = {Path(path).stem: load_model(path, device)[0] for path in smk.input.models}
 # adversarial regimes are reported at their training epsilon, the others at the smallest selected one
 model_epsilon = {name: evaluation_epsilon(name, selected) for name in models}
-data = split_data(ad.read_h5ad(smk.input.data))
+data = split_data(ad.read_h5ad(smk.input.data), lazy=True, sample="evaluation")
 table, curves = sanity_checks(models, load_model(smk.input.surrogate, device)[0], data.x_test, data.y_test,
                               [float(e) for e in smk.params.robustness["epsilons"]], model_epsilon,
                               EvaluationSpec.from_config(evaluation), SanitySpec.from_config(evaluation["sanity"]),

@@ -18,7 +18,7 @@ seed_everything(smk.params.seed, threads=smk.threads)
 device = select_device(smk.params.device)
 model, _ = load_model(smk.input.model, device)
 table = epsilon_sweep(
-    model, split_data(ad.read_h5ad(smk.input.data)), smk.wildcards.attack,
+    model, split_data(ad.read_h5ad(smk.input.data), lazy=True, sample="evaluation"), smk.wildcards.attack,
     [float(e) for e in smk.params.robustness["epsilons"]],
     [float(e) for e in smk.params.robustness["adversarial_epsilons"]],
     AdversarialTrainingSpec.from_config(smk.params.adversarial_training), AttackSpec.from_config(smk.params.attacks),

@@ -2,13 +2,12 @@
 
 import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
 
-import anndata as ad
-
 from advinterp.adversarial import train_adversarial_regime
 from advinterp.device import seed_everything, select_device
 from advinterp.io import read_json, write_json, write_tsv
 from advinterp.model import load_model, payload_architecture, save_model, split_data
 from advinterp.smk import setup_logging
+from advinterp.store import open_store
 from advinterp.specs import AdversarialTrainingSpec, AttackSpec, TrainSpec
 
 smk = snakemake  # noqa: F821
@@ -18,7 +17,7 @@ device = select_device(smk.params.device)
 attack = smk.wildcards.attack
 epsilon = read_json(smk.input.epsilon)[attack]["epsilon"]
 standard, payload = load_model(smk.input.model, device)
-data = split_data(ad.read_h5ad(smk.input.data))
+data = split_data(open_store(smk.input.data, smk.params.in_memory_max_cells), lazy=True)
 result, metrics = train_adversarial_regime(standard, data, attack, epsilon,
                                            AdversarialTrainingSpec.from_config(smk.params.adversarial_training),
                                            AttackSpec.from_config(smk.params.attacks),

@@ -2,14 +2,13 @@
 
 import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
 
-import anndata as ad
-
 from advinterp.device import seed_everything, select_device
 from advinterp.explain_checks import label_randomised_model
 from advinterp.io import read_json, write_tsv
 from advinterp.model import load_model, save_model, split_data
 from advinterp.regimes import trained_architecture
 from advinterp.smk import setup_logging
+from advinterp.store import open_store
 from advinterp.specs import (
     AdversarialTrainingSpec,
     Architecture,
@@ -26,7 +25,7 @@ seed_everything(smk.params.seed, threads=smk.threads)
 device = select_device(smk.params.device)
 arch = Architecture.from_config(smk.params.model)
 regime = smk.wildcards.regime
-data = split_data(ad.read_h5ad(smk.input.data))
+data = split_data(open_store(smk.input.data, smk.params.in_memory_max_cells), lazy=True)
 regularisation = RegularisationSpec.from_config(smk.params.regularisation)
 extra = {"regularisation": regularisation, "noise": NoiseTrainingSpec.from_config(smk.params.noise_training),
          "adv_spec": AdversarialTrainingSpec.from_config(smk.params.adversarial_training),

@@ -2,13 +2,12 @@
 
 import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
 
-import anndata as ad
-
 from advinterp.device import seed_everything, select_device
 from advinterp.io import read_json, write_json, write_tsv
 from advinterp.model import load_model, save_model, split_data
 from advinterp.regimes import train_regime
 from advinterp.smk import setup_logging
+from advinterp.store import open_store
 from advinterp.specs import (
     AdversarialTrainingSpec,
     Architecture,
@@ -24,7 +23,7 @@ log = setup_logging(smk)
 seed_everything(smk.params.seed, threads=smk.threads)
 device = select_device(smk.params.device)
 regime = smk.wildcards.regime
-data = split_data(ad.read_h5ad(smk.input.data))
+data = split_data(open_store(smk.input.data, smk.params.in_memory_max_cells), lazy=True)
 base = load_model(smk.input.base, device)[0] if "base" in smk.input.keys() else None
 epsilon = evaluation_epsilon(regime, read_json(smk.input.epsilon)) if "epsilon" in smk.input.keys() else None
 result, metrics, arch = train_regime(

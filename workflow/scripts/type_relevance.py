@@ -15,7 +15,7 @@ log = setup_logging(smk)
 seed_everything(smk.params.seed, threads=smk.threads)
 device = select_device(smk.params.device)
 model, _ = load_model(smk.input.model, device)
-table = type_relevance(model, split_data(ad.read_h5ad(smk.input.data)), smk.params.cells_per_class,
+table = type_relevance(model, split_data(ad.read_h5ad(smk.input.data), lazy=True), smk.params.cells_per_class,
                        smk.params.background_cells, smk.params.top_n, smk.params.seed)
 log.info("cells per predicted type: %s", table.groupby("class")["n_cells"].first().to_dict())
 write_tsv(table, smk.output[0])

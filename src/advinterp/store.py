@@ -1,0 +1,304 @@
+"""The preprocessed store and the model input computed from it.
+
+``preprocessed.h5ad`` keeps the log-normalised values of the model's genes sparse in ``X``
+(CSR, float32, uncompressed so that rows can be read at random from disk) and the training
+cells' per-gene mean and SD in ``var['train_mean']``/``var['train_std']``. The model input, the
+z-scored values, is never stored: :class:`ZScored` computes it for the rows asked for, a block at
+a time, on the CPU or on the device. No step needs the whole dense matrix, so a dataset of a
+million cells × 2,500 genes (10 GB dense) trains in the memory of its sparse values, or of a
+mini-batch when the store is read from disk (:func:`open_store`).
+
+The numbers are exactly those of z-scoring the dense matrix in memory: :func:`zscore_fit`
+accumulates rows in the order :func:`numpy.mean`/:func:`numpy.std` do, and :func:`zscore` is the
+same float32 element-wise expression wherever it runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+log = logging.getLogger(__name__)
+
+#: rows densified at once when fitting or materialising (× genes × 4 bytes: 40 MB at 2,500 genes)
+BLOCK_ROWS = 4096
+#: what ``uns['preprocess']['x']`` says ``X`` holds in a store written by this version
+STORE_VALUES = "log_normalized"
+
+
+def _block(x, start: int, stop: int) -> np.ndarray:
+    part = x[start:stop]
+    return np.asarray(part.toarray() if sp.issparse(part) else part, dtype=np.float32)
+
+
+def zscore_fit(x, block_rows: int = BLOCK_ROWS) -> tuple[np.ndarray, np.ndarray]:
+    """Per-gene mean and SD (ddof=0) of the rows of ``x`` (dense or sparse), float32, one block
+    of rows densified at a time; constant genes get SD 1 so they map to 0.
+
+    Bit-identical to ``x.mean(axis=0)``/``x.std(axis=0)`` of the dense float32 matrix: NumPy
+    reduces a C-ordered matrix over its rows by adding them one after another, and so does this.
+    """
+    n, g = x.shape
+    if n == 0:
+        raise ValueError("zscore_fit: no rows to fit the scaling on")
+    total = np.zeros(g, dtype=np.float32)
+    for start in range(0, n, block_rows):
+        total = np.add.reduce(np.vstack([total[None], _block(x, start, start + block_rows)]), axis=0)
+    mean = np.true_divide(total, n)
+    squares = np.zeros(g, dtype=np.float32)
+    for start in range(0, n, block_rows):
+        d = _block(x, start, start + block_rows) - mean
+        squares = np.add.reduce(np.vstack([squares[None], d * d]), axis=0)
+    std = np.sqrt(np.true_divide(squares, n))
+    return mean, np.where(std > 0, std, np.float32(1.0)).astype(np.float32)
+
+
+def zscore(block: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """``(block - mean) / std`` in float32: the model input of log-normalised rows."""
+    return ((np.asarray(block, dtype=np.float32) - mean) / std).astype(np.float32)
+
+
+def scaling(adata) -> tuple[np.ndarray, np.ndarray]:
+    """The store's per-gene training mean and SD as float32 (they were fitted in float32)."""
+    _check_store(adata)
+    return (adata.var["train_mean"].to_numpy(dtype=np.float32),
+            adata.var["train_std"].to_numpy(dtype=np.float32))
+
+
+def _check_store(adata) -> None:
+    meta = adata.uns.get("preprocess", {}) if hasattr(adata, "uns") else {}
+    if meta.get("x") != STORE_VALUES or "train_mean" not in adata.var:
+        raise ValueError("this AnnData is not a preprocessed store of this version (uns['preprocess']['x'] is "
+                         f"{meta.get('x')!r}, expected {STORE_VALUES!r}, with var['train_mean'/'train_std']); "
+                         "rerun the preprocess rule")
+
+
+class BackedCSR:
+    """Rows of the CSR matrix ``X`` of an h5ad file, read from disk on demand.
+
+    Only ``indptr`` (8 bytes per cell) is held in memory. Sorted runs of consecutive rows are read
+    as one range, so a contiguous block costs two reads and a random mini-batch two per cell.
+    """
+
+    def __init__(self, path: str, key: str = "X"):
+        import h5py
+
+        self._file = h5py.File(path, "r", rdcc_nbytes=64 * 2**20)
+        group = self._file[key]
+        if not isinstance(group, h5py.Group) or group.attrs.get("encoding-type") != "csr_matrix":
+            raise ValueError(f"{path}: {key} is not a CSR matrix; rerun the preprocess rule")
+        self.shape = tuple(int(s) for s in group.attrs["shape"])
+        self._data, self._indices = group["data"], group["indices"]
+        if self._data.compression is not None:
+            log.warning("%s: X is compressed (%s): reading random rows will be slow", path, self._data.compression)
+        self.indptr = group["indptr"][:].astype(np.int64)
+        self.dtype = np.dtype(np.float32)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def rows(self, idx: np.ndarray) -> sp.csr_matrix:
+        """Rows ``idx`` (sorted, unique) as an in-memory CSR matrix."""
+        idx = np.asarray(idx, dtype=np.int64)
+        lengths = self.indptr[idx + 1] - self.indptr[idx]
+        breaks = np.flatnonzero(np.diff(idx) != 1) + 1
+        data, indices = [], []
+        for run in np.split(idx, breaks):
+            if len(run):
+                lo, hi = self.indptr[run[0]], self.indptr[run[-1] + 1]
+                data.append(self._data[lo:hi])
+                indices.append(self._indices[lo:hi])
+        indptr = np.concatenate([[0], np.cumsum(lengths)])
+        if not data:
+            return sp.csr_matrix((len(idx), self.shape[1]), dtype=np.float32)
+        return sp.csr_matrix((np.concatenate(data).astype(np.float32, copy=False), np.concatenate(indices), indptr),
+                             shape=(len(idx), self.shape[1]))
+
+    def __getitem__(self, key) -> sp.csr_matrix:
+        if isinstance(key, slice):
+            return self.rows(np.arange(*key.indices(self.shape[0])))
+        raise TypeError("BackedCSR rows are read with .rows(sorted indices) or a slice")
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _read_rows(x, idx: np.ndarray):
+    """Rows ``idx`` (any order) of ``x`` (dense, scipy sparse or :class:`BackedCSR`), in that order."""
+    order = np.argsort(idx, kind="stable")
+    sorted_idx = idx[order]
+    part = x.rows(sorted_idx) if isinstance(x, BackedCSR) else x[sorted_idx]
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    return part[inverse]
+
+
+@dataclass(eq=False)
+class ZScored:
+    """The z-scored rows ``rows`` of a store's values ``x``, computed when asked for.
+
+    Behaves as a read-only float32 matrix for what the workflow does with its input: ``len``,
+    ``shape``, indexing by an int, a slice or an index array (dense NumPy rows), ``np.asarray``
+    (all of it: only for samples and small data) and :meth:`to_device` (a mini-batch z-scored on
+    the device, for training and prediction).
+    """
+
+    x: object
+    mean: np.ndarray
+    std: np.ndarray
+    rows: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self.rows), int(self.x.shape[1]))
+
+    @property
+    def dtype(self):
+        return np.dtype(np.float32)
+
+    @property
+    def ndim(self) -> int:
+        return 2
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def _values(self, idx: np.ndarray):
+        return _read_rows(self.x, self.rows[idx])
+
+    def __getitem__(self, key) -> np.ndarray:
+        if isinstance(key, (int, np.integer)):
+            return self[np.array([key])][0]
+        idx = np.arange(len(self.rows))[key]
+        part = self._values(np.asarray(idx, dtype=np.int64))
+        return zscore(part.toarray() if sp.issparse(part) else part, self.mean, self.std)
+
+    def __array__(self, dtype=None, copy=None):
+        out = np.empty(self.shape, dtype=np.float32)
+        for start in range(0, len(self), BLOCK_ROWS):
+            out[start:start + BLOCK_ROWS] = self[start:start + BLOCK_ROWS]
+        return out if dtype is None else out.astype(dtype)
+
+    def subset(self, idx: np.ndarray) -> ZScored:
+        """The rows ``idx`` of this matrix, still lazy."""
+        return ZScored(self.x, self.mean, self.std, self.rows[np.asarray(idx, dtype=np.int64)])
+
+    def to_device(self, idx, device):
+        """Rows ``idx`` as a float32 tensor on ``device``: the sparse values travel, the z-scoring
+        runs there (the same float32 expression as :func:`zscore`)."""
+        import torch
+
+        idx = idx.cpu().numpy() if isinstance(idx, torch.Tensor) else np.asarray(idx)
+        part = self._values(idx.astype(np.int64))
+        if sp.issparse(part):
+            part = part.tocoo()
+            indices = torch.from_numpy(np.vstack([part.row, part.col]).astype(np.int64))
+            t = torch.sparse_coo_tensor(indices, torch.from_numpy(np.asarray(part.data, dtype=np.float32)),
+                                        size=part.shape, check_invariants=False).to(device).to_dense()
+        else:
+            t = torch.as_tensor(np.asarray(part, dtype=np.float32)).to(device)
+        mean, std = self._device_scaling(device)
+        return (t - mean) / std
+
+    def _device_scaling(self, device):
+        import torch
+
+        cache = self.__dict__.setdefault("_scaling_on", {})
+        key = str(device)
+        if key not in cache:
+            cache[key] = (torch.as_tensor(self.mean).to(device), torch.as_tensor(self.std).to(device))
+        return cache[key]
+
+
+def zscored(adata, rows: np.ndarray | None = None) -> ZScored:
+    """The z-scored model input of a preprocessed store (all cells, or ``rows``), lazily."""
+    mean, std = scaling(adata)
+    x = adata.X
+    if hasattr(x, "to_memory") or type(x).__name__.endswith("Dataset"):  # anndata backed: read rows ourselves
+        x = BackedCSR(str(adata.filename))
+    rows = np.arange(adata.n_obs) if rows is None else np.asarray(rows, dtype=np.int64)
+    return ZScored(x, mean, std, rows)
+
+
+def open_store(path: str, in_memory_max_cells: int | None = None):
+    """A preprocessed store, in memory when it has at most ``in_memory_max_cells`` cells (``None``:
+    always), else backed by the file (its ``X`` read from disk a block at a time)."""
+    import anndata as ad
+
+    backed = ad.read_h5ad(path, backed="r")
+    if in_memory_max_cells is None or backed.n_obs <= in_memory_max_cells:
+        backed.file.close()
+        adata = ad.read_h5ad(path)
+    else:
+        log.info("%s: %d cells > %d (scale.in_memory_max_cells): reading X from disk", path, backed.n_obs,
+                 in_memory_max_cells)
+        adata = backed
+    _check_store(adata)
+    return adata
+
+
+def stratified_sample(labels: np.ndarray, cap: int | None, seed: int) -> np.ndarray:
+    """Sorted indices of ``cap`` cells, each class keeping its share (largest remainders; at least
+    one cell, so many rare classes may add a few),
+    reproducible from ``seed``; all cells when ``cap`` is ``None`` or not smaller than their number."""
+    n = len(labels)
+    if cap is None or n <= cap:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    classes, codes = np.unique(np.asarray(labels).astype(str), return_inverse=True)
+    counts = np.bincount(codes, minlength=len(classes))
+    share = counts * cap / n
+    quota = np.floor(share).astype(int)
+    quota[np.argsort(quota - share, kind="stable")[:cap - quota.sum()]] += 1  # largest remainders: cap cells
+    quota = np.maximum(quota, 1)
+    picked = [rng.choice(np.flatnonzero(codes == c), size=min(q, counts[c]), replace=False)
+              for c, q in enumerate(quota)]
+    return np.sort(np.concatenate(picked))
+
+
+#: the stratified samples a store marks: name → the cells it is drawn from
+SAMPLES = {
+    "embedding": "all cells (UMAPs, the PCA and kNN graphs of neighbour preservation)",
+    "evaluation": "test cells (attacks: sweeps, strong evaluation, sanity checks, preservation, explanation checks)",
+}
+
+
+def mark_samples(adata, caps: dict[str, int | None], seed: int) -> dict[str, dict]:
+    """Mark the stratified samples of :data:`SAMPLES` in ``obs['sample_{name}']`` (bool), at most
+    ``caps[name]`` cells each (``None``: every cell of its pool), and return what was drawn
+    (``max_cells``, ``n_cells``, ``of``) for ``uns['preprocess']['samples']``.
+
+    ``evaluation`` is drawn from the test cells (``obs['split']``), ``embedding`` from all cells.
+    """
+    unknown = set(caps) - set(SAMPLES)
+    if unknown:
+        raise ValueError(f"unknown samples {sorted(unknown)}; known: {sorted(SAMPLES)}")
+    labels = adata.obs[adata.uns["preprocess"]["label_key"]].astype(str).to_numpy()
+    pools = {"embedding": np.ones(adata.n_obs, dtype=bool),
+             "evaluation": (adata.obs["split"] == "test").to_numpy()}
+    record = {}
+    for i, name in enumerate(SAMPLES):
+        cap = caps.get(name)
+        pool = np.flatnonzero(pools[name])
+        picked = pool[stratified_sample(labels[pool], cap, seed + i)]
+        mask = np.zeros(adata.n_obs, dtype=bool)
+        mask[picked] = True
+        adata.obs[f"sample_{name}"] = mask
+        record[name] = {"n_cells": int(mask.sum()), "of": int(len(pool))}
+        if cap is not None:  # (h5ad cannot store None)
+            record[name]["max_cells"] = int(cap)
+        if len(picked) < len(pool):
+            log.info("sample %s: %d of %d cells (scale.%s_max_cells)", name, len(picked), len(pool), name)
+    return record
+
+
+def sample_mask(adata, name: str) -> np.ndarray:
+    """``obs['sample_{name}']`` as a bool array; an error naming the rule to rerun when absent."""
+    column = f"sample_{name}"
+    if column not in adata.obs:
+        raise ValueError(f"the preprocessed store has no {column!r} column (samples: {sorted(SAMPLES)}); "
+                         "rerun the preprocess rule")
+    return adata.obs[column].to_numpy(dtype=bool)
