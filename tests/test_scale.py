@@ -1,6 +1,7 @@
 """Atlas scale (issue #17): a training job on a dataset whose dense model input does not fit the job's
 memory limit succeeds, because the store is sparse and the input is z-scored a mini-batch at a time."""
 
+import shlex
 import shutil
 import subprocess
 import sys
@@ -21,24 +22,28 @@ LIMIT_KB = 2_600_000  # address space of each process: the interpreter with torc
 
 
 def atlas(path, seed=0):
-    """Sparse integer counts, three cell types differing in 100 genes each, 2% of entries non-zero."""
+    """Sparse integer counts, 2% of entries non-zero, three cell types each raising its own 100 genes."""
     rng = np.random.default_rng(seed)
-    x = sp.random(N_CELLS, N_GENES, density=0.02, format="csr", random_state=seed, dtype=np.float32,
-                  data_rvs=lambda n: rng.integers(1, 6, n))
+    per_cell = N_GENES // 50  # background: 50 entries per cell at random genes (a repeat adds up)
+    x = sp.csr_matrix((rng.integers(1, 6, N_CELLS * per_cell).astype(np.float32),
+                       (np.repeat(np.arange(N_CELLS), per_cell), rng.integers(0, N_GENES, N_CELLS * per_cell))),
+                      shape=(N_CELLS, N_GENES))
     labels = rng.choice(["a", "b", "c"], size=N_CELLS)
-    for k, cls in enumerate("abc"):
-        rows = np.flatnonzero(labels == cls)
-        bump = sp.random(len(rows), N_GENES, density=0.01, format="csr", random_state=seed + k + 1, dtype=np.float32,
-                         data_rvs=lambda n: rng.integers(1, 4, n))
-        bump = bump.multiply(np.isin(np.arange(N_GENES), np.arange(100 * k, 100 * k + 100))).tocsr()
-        x[rows] = x[rows] + bump
+    rows, cols = [], []
+    for k, cls in enumerate("abc"):  # a third of the cells of the class express each of its genes
+        cells = np.flatnonzero(labels == cls)
+        picked = rng.random((len(cells), 100)) < 0.3
+        rows.append(np.repeat(cells, picked.sum(axis=1)))
+        cols.append(100 * k + np.nonzero(picked)[1])
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    bump = sp.csr_matrix((rng.integers(1, 4, len(rows)).astype(np.float32), (rows, cols)), shape=x.shape)
     obs = pd.DataFrame({"cell_type": labels}, index=pd.RangeIndex(N_CELLS).astype(str))
-    ad.AnnData(x.tocsr(), obs=obs, var=pd.DataFrame(index=[f"g{j}" for j in range(N_GENES)])).write_h5ad(path)
+    ad.AnnData((x + bump).tocsr(), obs=obs, var=pd.DataFrame(index=[f"g{j}" for j in range(N_GENES)])).write_h5ad(path)
 
 
 def limited(cmd: list[str]) -> subprocess.CompletedProcess:
     """``cmd`` in a shell whose processes may map at most LIMIT_KB of memory (ulimit -v)."""
-    line = " ".join(f"'{c}'" for c in cmd)
+    line = " ".join(shlex.quote(c) for c in cmd)
     return subprocess.run(["bash", "-c", f"ulimit -v {LIMIT_KB} && MALLOC_ARENA_MAX=2 exec {line}"],
                           capture_output=True, text=True, timeout=900)
 
@@ -50,8 +55,10 @@ def atlas_run(repo, tmp_path_factory):
     atlas(workdir / "data" / "atlas.h5ad")
     config = yaml.safe_load((workdir / "config/config.yaml").read_text())
     config["datasets"] = ["atlas"]
+    (workdir / "data" / "sets.gmt").write_text("SET_A\tplanted\t" + "\t".join(f"g{j}" for j in range(100)) + "\n")
     config["custom_datasets"] = {"atlas": {"path": "data/atlas.h5ad", "label_key": "cell_type",
-                                           "organism": "hsapiens", "values": "counts"}}
+                                           "organism": "hsapiens", "values": "counts",
+                                           "enrichment": {"backend": "gmt", "gmt": "data/sets.gmt"}}}
     config["preprocess"]["n_hvg"] = N_GENES
     config["scale"]["in_memory_max_cells"] = 1000  # read from disk a mini-batch at a time
     config["model"].update(hidden=[16], dropout=[0.0])
