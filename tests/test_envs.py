@@ -40,7 +40,8 @@ DRIVER_ONLY = {"snakemake", "snakemake-executor-plugin-slurm"}
 # env whose rules reach that advinterp module must declare them (pinned, like everything else).
 CALLED_THROUGH = {
     "datasets": {"loompy"},  # anndata.read_loom imports loompy, an optional dependency of anndata
-    "embedding": {"umap"},  # scanpy.tl.umap imports umap (umap-learn); pinned rather than left to the solver
+    # scanpy.tl.umap imports umap (umap-learn) and sc.pp.neighbors pynndescent (pinned: 0.6+ breaks scanpy 1.11.5)
+    "embedding": {"umap", "pynndescent"},
     "regcode_data": {"Bio"},  # pyjaspar's motifs are Bio.motifs objects (biopython); pinned rather than left to pip
 }
 # Third-party modules an env may provide without declaring their package: module -> the declared

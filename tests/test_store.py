@@ -9,7 +9,7 @@ import scipy.sparse as sp
 import torch
 
 from advinterp.io import write_h5ad
-from advinterp.model import split_data, train_classifier
+from advinterp.model import device_batches, host_batch, on_device, split_data, train_classifier
 from advinterp.preprocess import PreprocessSpec, preprocess
 from advinterp.specs import Architecture, TrainSpec
 from advinterp.store import (
@@ -74,7 +74,7 @@ def test_rows_from_disk_and_from_memory_equal_the_dense_matrix(store):
         np.testing.assert_array_equal(lazy[10:250], dense[10:250])
         np.testing.assert_array_equal(lazy[5], dense[5])
         np.testing.assert_array_equal(np.asarray(lazy), dense)
-        np.testing.assert_array_equal(lazy.to_device(torch.as_tensor(idx), "cpu").numpy(), dense[idx])
+        np.testing.assert_array_equal(on_device(lazy, host_batch(lazy, torch.as_tensor(idx)), "cpu").numpy(), dense[idx])
         sub = lazy.subset(np.array([7, 3, 599]))
         np.testing.assert_array_equal(sub[[2, 0]], dense[[599, 7]])
     on_disk.x.close()
@@ -137,3 +137,17 @@ def test_a_store_of_an_older_version_is_refused(store):
     del old.uns["preprocess"]["x"]
     with pytest.raises(ValueError, match="not a preprocessed store of this version.*rerun the preprocess rule"):
         zscored(old)
+
+
+def test_prefetched_batches_are_the_batches_in_order(store):
+    path, dense = store
+    lazy = zscored(open_store(path, in_memory_max_cells=10))
+    order = np.random.default_rng(2).permutation(600)
+    batches = [order[i:i + 64] for i in range(0, 600, 64)]
+    for prefetch in (True, False):
+        got = list(device_batches(lazy, batches, "cpu", prefetch=prefetch))
+        assert len(got) == len(batches)
+        for (idx, xb), want in zip(got, batches, strict=True):
+            assert idx is want
+            np.testing.assert_array_equal(xb.numpy(), dense[want])
+    assert list(device_batches(lazy, [], "cpu")) == []

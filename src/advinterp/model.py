@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
@@ -104,8 +106,8 @@ def predict_logits(model: nn.Module, x: np.ndarray | torch.Tensor, device: torch
     was_training = model.training
     model.eval()
     if isinstance(x, ZScored):  # a lazy store matrix (advinterp.store.ZScored): z-scored on the device
-        out = [model(x.to_device(np.arange(i, min(i + batch_size, len(x))), device)).cpu()
-               for i in range(0, len(x), batch_size)]
+        batches = (np.arange(i, min(i + batch_size, len(x))) for i in range(0, len(x), batch_size))
+        out = [model(xb).cpu() for _, xb in device_batches(x, batches, device)]
     else:
         out = [model(torch.as_tensor(x[i:i + batch_size], dtype=torch.float32).to(device)).cpu()
                for i in range(0, len(x), batch_size)]
@@ -141,14 +143,62 @@ class TrainResult:
     extra: dict = field(default_factory=dict)
 
 
-def _batches_on(x, device):
-    """``idx → rows idx of x`` as a float32 tensor on ``device``. A lazy store matrix
-    (:class:`advinterp.store.ZScored`) is read and z-scored a mini-batch at a time; an array is
-    moved to the device once."""
+def host_batch(x: ZScored, idx, pin: bool = False) -> torch.Tensor:
+    """Rows ``idx`` of a lazy store matrix, read and packed on the host as a torch tensor (sparse COO
+    when the store is sparse), in pinned memory when ``pin`` (an asynchronous copy to a CUDA device)."""
+    idx = idx.cpu().numpy() if isinstance(idx, torch.Tensor) else np.asarray(idx)
+    part = x.values(idx.astype(np.int64))
+    if sp.issparse(part):
+        part = part.tocoo()
+        indices = torch.from_numpy(np.vstack([part.row, part.col]).astype(np.int64))
+        t = torch.sparse_coo_tensor(indices, torch.from_numpy(np.asarray(part.data, dtype=np.float32)),
+                                    size=part.shape, check_invariants=False)
+    else:
+        t = torch.as_tensor(np.asarray(part, dtype=np.float32))
+    return t.pin_memory() if pin else t
+
+
+def on_device(x: ZScored, host: torch.Tensor, device) -> torch.Tensor:
+    """A :func:`host_batch` on ``device``, dense and z-scored there: the same float32 expression as
+    :func:`advinterp.store.zscore`, so the same numbers."""
+    t = host.to(device, non_blocking=True)
+    if t.is_sparse:
+        t = t.to_dense()
+    cache = x.__dict__.setdefault("_scaling_on", {})
+    if str(device) not in cache:
+        cache[str(device)] = (torch.as_tensor(x.mean).to(device), torch.as_tensor(x.std).to(device))
+    mean, std = cache[str(device)]
+    return (t - mean) / std
+
+
+def device_batches(x: ZScored, batches, device, prefetch: bool = True):
+    """``(idx, rows idx of x z-scored on device)`` for each index array of ``batches``, in order.
+
+    With ``prefetch`` a background thread reads and packs the next batch while the device works on
+    this one (pinned memory and an asynchronous copy on CUDA): the device is not kept waiting for
+    the disk. The batches, and so the results, are the same either way.
+    """
+    batches = list(batches)
+    pin = torch.device(device).type == "cuda"
+    if not prefetch or len(batches) < 2:
+        for idx in batches:
+            yield idx, on_device(x, host_batch(x, idx, pin), device)
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = pool.submit(host_batch, x, batches[0], pin)
+        for i, idx in enumerate(batches):
+            host = ahead.result()
+            if i + 1 < len(batches):
+                ahead = pool.submit(host_batch, x, batches[i + 1], pin)
+            yield idx, on_device(x, host, device)
+
+
+def _device_batches(x, xt, batches, device):
+    """``(idx, rows idx of x on device)`` per index tensor of ``batches``: a lazy store matrix via
+    :func:`device_batches`; an array was moved to the device once (``xt``)."""
     if isinstance(x, ZScored):
-        return lambda idx: x.to_device(idx, device)
-    xt = torch.as_tensor(np.asarray(x), dtype=torch.float32, device=device)
-    return lambda idx: xt[idx]
+        return device_batches(x, batches, device)
+    return ((idx, xt[idx]) for idx in batches)
 
 
 def train_classifier(
@@ -186,7 +236,8 @@ def train_classifier(
     opt = torch.optim.Adam(model.parameters(), lr=spec.learning_rate, weight_decay=spec.weight_decay)
     weight = class_weight_vector(y_train, n_classes).to(device) if getattr(model, "class_weights", False) else None
     loss_fn = nn.CrossEntropyLoss(weight=weight)
-    batch_of = _batches_on(x_train, device)
+    xt = None if isinstance(x_train, ZScored) else torch.as_tensor(np.asarray(x_train), dtype=torch.float32,
+                                                                    device=device)
     yt = torch.as_tensor(y_train, dtype=torch.long, device=device)
     n_train = len(y_train)
     gen = torch.Generator().manual_seed(seed)
@@ -199,11 +250,9 @@ def train_classifier(
         model.train()
         order = torch.randperm(n_train, generator=gen).to(device)
         total = 0.0
-        for i in range(0, n_train, spec.batch_size):
-            idx = order[i:i + spec.batch_size]
-            if len(idx) < min_batch:
-                continue
-            xb, yb = batch_of(idx), yt[idx]
+        batches = [order[i:i + spec.batch_size] for i in range(0, n_train, spec.batch_size)]
+        for idx, xb in _device_batches(x_train, xt, [b for b in batches if len(b) >= min_batch], device):
+            yb = yt[idx]
             if perturb is not None:
                 xb, yb = perturb(model, xb, yb, step)
                 model.train()

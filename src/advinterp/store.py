@@ -141,9 +141,9 @@ class ZScored:
     """The z-scored rows ``rows`` of a store's values ``x``, computed when asked for.
 
     Behaves as a read-only float32 matrix for what the workflow does with its input: ``len``,
-    ``shape``, indexing by an int, a slice or an index array (dense NumPy rows), ``np.asarray``
-    (all of it: only for samples and small data) and :meth:`to_device` (a mini-batch z-scored on
-    the device, for training and prediction).
+    ``shape``, indexing by an int, a slice or an index array (dense NumPy rows) and ``np.asarray``
+    (all of it: only for samples and small data). Mini-batches z-scored on the device, for
+    training and prediction: :func:`advinterp.model.device_batches` (this module needs no torch).
     """
 
     x: object
@@ -166,14 +166,15 @@ class ZScored:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def _values(self, idx: np.ndarray):
+    def values(self, idx: np.ndarray):
+        """The stored (log-normalised, usually sparse) values of rows ``idx``, in that order."""
         return _read_rows(self.x, self.rows[idx])
 
     def __getitem__(self, key) -> np.ndarray:
         if isinstance(key, (int, np.integer)):
             return self[np.array([key])][0]
         idx = np.arange(len(self.rows))[key]
-        part = self._values(np.asarray(idx, dtype=np.int64))
+        part = self.values(np.asarray(idx, dtype=np.int64))
         return zscore(part.toarray() if sp.issparse(part) else part, self.mean, self.std)
 
     def __array__(self, dtype=None, copy=None):
@@ -185,32 +186,6 @@ class ZScored:
     def subset(self, idx: np.ndarray) -> ZScored:
         """The rows ``idx`` of this matrix, still lazy."""
         return ZScored(self.x, self.mean, self.std, self.rows[np.asarray(idx, dtype=np.int64)])
-
-    def to_device(self, idx, device):
-        """Rows ``idx`` as a float32 tensor on ``device``: the sparse values travel, the z-scoring
-        runs there (the same float32 expression as :func:`zscore`)."""
-        import torch
-
-        idx = idx.cpu().numpy() if isinstance(idx, torch.Tensor) else np.asarray(idx)
-        part = self._values(idx.astype(np.int64))
-        if sp.issparse(part):
-            part = part.tocoo()
-            indices = torch.from_numpy(np.vstack([part.row, part.col]).astype(np.int64))
-            t = torch.sparse_coo_tensor(indices, torch.from_numpy(np.asarray(part.data, dtype=np.float32)),
-                                        size=part.shape, check_invariants=False).to(device).to_dense()
-        else:
-            t = torch.as_tensor(np.asarray(part, dtype=np.float32)).to(device)
-        mean, std = self._device_scaling(device)
-        return (t - mean) / std
-
-    def _device_scaling(self, device):
-        import torch
-
-        cache = self.__dict__.setdefault("_scaling_on", {})
-        key = str(device)
-        if key not in cache:
-            cache[key] = (torch.as_tensor(self.mean).to(device), torch.as_tensor(self.std).to(device))
-        return cache[key]
 
 
 def zscored(adata, rows: np.ndarray | None = None) -> ZScored:
