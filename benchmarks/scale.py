@@ -15,6 +15,7 @@ all sizes): 1 is linear. Machine, cores and date are in the output's header.
 
 Usage: python benchmarks/scale.py [--cells 10000 100000 1000000] [--genes 2500] [--types 10]
            [--cores 2] [--workdir runs/scale] [--out benchmarks/results/scale.tsv] [--keep]
+           [--targets results/{dataset}/models/standard.pt ...]
 """
 
 from __future__ import annotations
@@ -86,8 +87,9 @@ def run_size(n_cells: int, args) -> tuple[pd.DataFrame, float]:
     (work / "config").mkdir()
     (work / "config" / "config.yaml").write_text(
         yaml.safe_dump(scale_config(dataset, work / "data" / "counts.h5ad", gmt), sort_keys=False))
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "workflow" / "Snakefile"), "--directory",
-           str(work), "--cores", str(args.cores), "--configfile", str(work / "config" / "config.yaml")]
+    cmd = [sys.executable, "-m", "snakemake", *(t.format(dataset=dataset) for t in args.targets),
+           "--snakefile", str(REPO / "workflow" / "Snakefile"), "--directory", str(work), "--cores", str(args.cores),
+           "--configfile", str(work / "config" / "config.yaml")]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     total = time.perf_counter() - start
@@ -129,9 +131,13 @@ def main() -> None:
     parser.add_argument("--workdir", default=str(REPO / "runs" / "scale"))
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "scale.tsv"))
     parser.add_argument("--keep", action="store_true", help="keep each size's working directory")
+    parser.add_argument("--targets", nargs="+", default=[], metavar="PATH",
+                        help="only these outputs ({dataset} is filled in), e.g. "
+                             "results/{dataset}/models/standard.pt; default: the whole DAG (rule all)")
     args = parser.parse_args()
     header = (f"# advinterp scale benchmark, {datetime.date.today()}, {platform.node()}: {platform.processor() or ''} "
-              f"{os.cpu_count()} CPUs, --cores {args.cores}, {args.genes} genes, {args.types} types\n")
+              f"{os.cpu_count()} CPUs, --cores {args.cores}, {args.genes} genes, {args.types} types, "
+              f"targets: {' '.join(args.targets) or 'all'}\n")
     tables = []
     for n in sorted(args.cells):
         table, total = run_size(n, args)

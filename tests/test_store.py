@@ -15,6 +15,7 @@ from advinterp.specs import Architecture, TrainSpec
 from advinterp.store import (
     BackedCSR,
     ZScored,
+    column_mean,
     open_store,
     stratified_sample,
     zscore,
@@ -152,3 +153,12 @@ def test_prefetched_batches_are_the_batches_in_order(store):
             assert idx is want
             np.testing.assert_array_equal(xb.numpy(), dense[want])
     assert list(device_batches(lazy, [], "cpu")) == []
+
+
+def test_column_mean_is_numpy_mean_bit_for_bit(store):
+    path, dense = store
+    lazy = zscored(open_store(path, in_memory_max_cells=10))
+    for block_rows in (1, 50, 4096):
+        np.testing.assert_array_equal(column_mean(lazy, block_rows=block_rows),
+                                      np.asarray(dense, dtype=np.float64).mean(axis=0))
+    np.testing.assert_array_equal(column_mean(dense, np.float32), dense.mean(axis=0))

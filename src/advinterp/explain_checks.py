@@ -65,6 +65,7 @@ from advinterp.specs import (
     regime_attack,
     trained_here,
 )
+from advinterp.store import column_mean
 
 TABLE_COLUMNS = ["regime", "method", "metric", "value", "seed"]
 CHECK_COLUMNS = ["regime", "method", "check", "passed", "detail"]
@@ -348,7 +349,7 @@ def evaluate_explanations(model: nn.Module, label_randomised_model: nn.Module | 
       (``sensitivity_radius``, ``sensitivity_samples``).
     """
     x, target, background = explained_cells(data, cells_per_class, background_cells, seed)
-    baseline = np.asarray(data.x_train, dtype=np.float64).mean(axis=0)
+    baseline = column_mean(data.x_train)  # (the training cells' mean, a block at a time: atlas scale)
     levels = cascade_levels(n_linear_layers(model))
     randomised = {k: randomise_layers(model, k, seed) for k in levels}
     rows = []

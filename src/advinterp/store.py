@@ -56,6 +56,19 @@ def zscore_fit(x, block_rows: int = BLOCK_ROWS) -> tuple[np.ndarray, np.ndarray]
     return mean, np.where(std > 0, std, np.float32(1.0)).astype(np.float32)
 
 
+def column_mean(x, dtype=np.float64, block_rows: int = BLOCK_ROWS) -> np.ndarray:
+    """``np.asarray(x, dtype).mean(axis=0)``, bit for bit, a block of rows at a time (``x``: an
+    array or a lazy :class:`ZScored`, whose rows are never all materialised)."""
+    n = len(x)
+    if n == 0:
+        raise ValueError("column_mean: no rows")
+    total = np.zeros(x.shape[1], dtype=dtype)
+    for start in range(0, n, block_rows):
+        block = np.asarray(x[start:start + block_rows], dtype=dtype)
+        total = np.add.reduce(np.vstack([total[None], block]), axis=0)
+    return np.true_divide(total, n)
+
+
 def zscore(block: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     """``(block - mean) / std`` in float32: the model input of log-normalised rows."""
     return ((np.asarray(block, dtype=np.float32) - mean) / std).astype(np.float32)
