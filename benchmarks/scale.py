@@ -15,7 +15,7 @@ all sizes): 1 is linear. Machine, cores and date are in the output's header.
 
 Usage: python benchmarks/scale.py [--cells 10000 100000 1000000] [--genes 2500] [--types 10]
            [--cores 2] [--workdir runs/scale] [--out benchmarks/results/scale.tsv] [--keep]
-           [--targets results/{dataset}/models/standard.pt ...]
+           [--targets results/{dataset}/models/standard.pt ...] [--previous earlier.tsv ...]
 """
 
 from __future__ import annotations
@@ -131,6 +131,8 @@ def main() -> None:
     parser.add_argument("--workdir", default=str(REPO / "runs" / "scale"))
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "scale.tsv"))
     parser.add_argument("--keep", action="store_true", help="keep each size's working directory")
+    parser.add_argument("--previous", nargs="*", default=[], metavar="TSV",
+                        help="tables of earlier runs (same targets) added to this one's for the exponents")
     parser.add_argument("--targets", nargs="+", default=[], metavar="PATH",
                         help="only these outputs ({dataset} is filled in), e.g. "
                              "results/{dataset}/models/standard.pt; default: the whole DAG (rule all)")
@@ -138,7 +140,7 @@ def main() -> None:
     header = (f"# advinterp scale benchmark, {datetime.date.today()}, {platform.node()}: {platform.processor() or ''} "
               f"{os.cpu_count()} CPUs, --cores {args.cores}, {args.genes} genes, {args.types} types, "
               f"targets: {' '.join(args.targets) or 'all'}\n")
-    tables = []
+    tables = [pd.read_csv(p, sep="\t", comment="#") for p in args.previous]
     for n in sorted(args.cells):
         table, total = run_size(n, args)
         print(f"{n} cells: workflow {total:.0f} s", flush=True)

@@ -38,7 +38,11 @@ def test_zscore_fit_is_numpy_mean_and_std_bit_for_bit(block_rows):
     np.testing.assert_array_equal(mean, x.mean(axis=0))
     np.testing.assert_array_equal(std, np.where(x.std(axis=0) > 0, x.std(axis=0), 1))
     assert std[3] == 1 and mean.dtype == std.dtype == np.float32
-    np.testing.assert_array_equal(zscore_fit(x, block_rows)[0], mean)  # dense input: the same
+    np.testing.assert_array_equal(zscore_fit(x, block_rows=block_rows)[0], mean)  # dense input: the same
+    rows = np.flatnonzero(np.arange(len(x)) % 3 != 0)  # a subset (the training cells), never copied whole
+    sub_mean, sub_std = zscore_fit(sp.csr_matrix(x), rows, block_rows)
+    np.testing.assert_array_equal(sub_mean, x[rows].mean(axis=0))
+    np.testing.assert_array_equal(sub_std, np.where(x[rows].std(axis=0) > 0, x[rows].std(axis=0), 1))
     with pytest.raises(ValueError, match="no rows"):
         zscore_fit(x[:0])
 

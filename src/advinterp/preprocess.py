@@ -145,7 +145,8 @@ def drop_zero_cells(adata: ad.AnnData, spec: PreprocessSpec, gene_filter: str, m
 
 
 def preprocess(adata: ad.AnnData, spec: PreprocessSpec, seed: int, min_cells_per_class: int = 2,
-               source: str = "dataset", samples: dict[str, int | None] | None = None) -> ad.AnnData:
+               source: str = "dataset", samples: dict[str, int | None] | None = None,
+               copy: bool = True) -> ad.AnnData:
     """Counts AnnData → model-ready AnnData.
 
     Output, the preprocessed store (:mod:`advinterp.store`): ``X`` the log-normalised values of the
@@ -156,12 +157,14 @@ def preprocess(adata: ad.AnnData, spec: PreprocessSpec, seed: int, min_cells_per
     stratified samples of at most ``samples[name]`` cells marked in ``obs['sample_{name}']``,
     :func:`advinterp.store.mark_samples`), the gene counts at each step and the number of
     cells dropped for zero counts after the gene filter (:func:`drop_zero_cells`). ``source``
-    names the dataset in errors and log messages.
+    names the dataset in errors and log messages. ``copy=False`` works on ``adata`` itself, which
+    is left changed (saves a copy of the input: the workflow's rule, at atlas scale).
     """
     spec.check()
     log_input = spec.values != "counts"
     check_values(adata, spec.label_key, spec.values, source)
-    adata = adata.copy()
+    if copy:
+        adata = adata.copy()
     x = adata.X
     adata.X = sp.csr_matrix(x, dtype=np.float32) if sp.issparse(x) else np.asarray(x, dtype=np.float32)
     n_genes_in = adata.n_vars
@@ -172,7 +175,8 @@ def preprocess(adata: ad.AnnData, spec: PreprocessSpec, seed: int, min_cells_per
         sc.pp.filter_genes(adata, min_cells=spec.min_cells)
         gene_filter = f"are expressed in >= {spec.min_cells} cells (preprocess.min_cells)"
     else:
-        adata.layers["counts"] = adata.X.copy()
+        if spec.hvg_flavor == "seurat_v3":  # it models the counts (a copy: atlas-sized inputs, only then)
+            adata.layers["counts"] = adata.X.copy()
         sc.pp.filter_genes(adata, min_counts=spec.min_counts)
         gene_filter = f"have >= {spec.min_counts} counts (preprocess.min_counts)"
     if adata.n_vars == 0:
@@ -203,7 +207,7 @@ def preprocess(adata: ad.AnnData, spec: PreprocessSpec, seed: int, min_cells_per
     adata.X = sp.csr_matrix(adata.X, dtype=np.float32)
     for layer in ("counts", "log_normalized"):
         adata.layers.pop(layer, None)
-    mean, std = zscore_fit(adata.X[split == "train"])
+    mean, std = zscore_fit(adata.X, np.flatnonzero(split == "train"))
     adata.var["train_mean"] = mean.astype(np.float64)
     adata.var["train_std"] = std.astype(np.float64)
     adata.uns["preprocess"] = {

@@ -29,28 +29,31 @@ BLOCK_ROWS = 4096
 STORE_VALUES = "log_normalized"
 
 
-def _block(x, start: int, stop: int) -> np.ndarray:
-    part = x[start:stop]
+def _block(x, start: int, stop: int, rows: np.ndarray | None = None) -> np.ndarray:
+    part = x[start:stop] if rows is None else x[rows[start:stop]]
     return np.asarray(part.toarray() if sp.issparse(part) else part, dtype=np.float32)
 
 
-def zscore_fit(x, block_rows: int = BLOCK_ROWS) -> tuple[np.ndarray, np.ndarray]:
-    """Per-gene mean and SD (ddof=0) of the rows of ``x`` (dense or sparse), float32, one block
-    of rows densified at a time; constant genes get SD 1 so they map to 0.
+def zscore_fit(x, rows: np.ndarray | None = None, block_rows: int = BLOCK_ROWS) -> tuple[np.ndarray, np.ndarray]:
+    """Per-gene mean and SD (ddof=0) of the rows of ``x`` (dense or sparse; only the sorted
+    indices ``rows`` if given), float32, one block of rows densified at a time; constant genes get
+    SD 1 so they map to 0.
 
-    Bit-identical to ``x.mean(axis=0)``/``x.std(axis=0)`` of the dense float32 matrix: NumPy
-    reduces a C-ordered matrix over its rows by adding them one after another, and so does this.
+    Bit-identical to ``x[rows].mean(axis=0)``/``x[rows].std(axis=0)`` of the dense float32 matrix:
+    NumPy reduces a C-ordered matrix over its rows by adding them one after another, and so does
+    this. The rows are never all copied (the training cells of an atlas).
     """
-    n, g = x.shape
+    n = x.shape[0] if rows is None else len(rows)
+    g = x.shape[1]
     if n == 0:
         raise ValueError("zscore_fit: no rows to fit the scaling on")
     total = np.zeros(g, dtype=np.float32)
     for start in range(0, n, block_rows):
-        total = np.add.reduce(np.vstack([total[None], _block(x, start, start + block_rows)]), axis=0)
+        total = np.add.reduce(np.vstack([total[None], _block(x, start, start + block_rows, rows)]), axis=0)
     mean = np.true_divide(total, n)
     squares = np.zeros(g, dtype=np.float32)
     for start in range(0, n, block_rows):
-        d = _block(x, start, start + block_rows) - mean
+        d = _block(x, start, start + block_rows, rows) - mean
         squares = np.add.reduce(np.vstack([squares[None], d * d]), axis=0)
     std = np.sqrt(np.true_divide(squares, n))
     return mean, np.where(std > 0, std, np.float32(1.0)).astype(np.float32)

@@ -17,5 +17,5 @@ spec = preprocess_spec({"preprocess": smk.params.preprocess}, smk.params.dataset
 # min_cells_per_class (checked when the dataset was loaded) also bounds what dropping zero-count cells may leave
 adata = preprocess(ad.read_h5ad(smk.input[0]), spec, seed=smk.params.seed,
                    min_cells_per_class=smk.params.min_cells_per_class, source=f"dataset {smk.wildcards.dataset}",
-                   samples={name: smk.params.scale[f"{name}_max_cells"] for name in SAMPLES})
+                   samples={name: smk.params.scale[f"{name}_max_cells"] for name in SAMPLES}, copy=False)
 write_h5ad(adata, smk.output[0], compression=None)  # uncompressed: training reads random rows from disk
