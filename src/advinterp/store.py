@@ -34,6 +34,15 @@ def _block(x, start: int, stop: int, rows: np.ndarray | None = None) -> np.ndarr
     return np.asarray(part.toarray() if sp.issparse(part) else part, dtype=np.float32)
 
 
+def _rows_in_order_sum(blocks, n_cols: int, dtype) -> np.ndarray:
+    """The column sums of the row ``blocks`` stacked, adding the rows one after another in ``dtype``:
+    what NumPy's reduction over the rows of a C-ordered matrix does, so ``/ n`` is its mean bit for bit."""
+    total = np.zeros(n_cols, dtype=dtype)
+    for block in blocks:
+        total = np.add.reduce(np.vstack([total[None], block]), axis=0)
+    return total
+
+
 def zscore_fit(x, rows: np.ndarray | None = None, block_rows: int = BLOCK_ROWS) -> tuple[np.ndarray, np.ndarray]:
     """Per-gene mean and SD (ddof=0) of the rows of ``x`` (dense or sparse; only the sorted
     indices ``rows`` if given), float32, one block of rows densified at a time; constant genes get
@@ -44,18 +53,13 @@ def zscore_fit(x, rows: np.ndarray | None = None, block_rows: int = BLOCK_ROWS) 
     this. The rows are never all copied (the training cells of an atlas).
     """
     n = x.shape[0] if rows is None else len(rows)
-    g = x.shape[1]
     if n == 0:
         raise ValueError("zscore_fit: no rows to fit the scaling on")
-    total = np.zeros(g, dtype=np.float32)
-    for start in range(0, n, block_rows):
-        total = np.add.reduce(np.vstack([total[None], _block(x, start, start + block_rows, rows)]), axis=0)
-    mean = np.true_divide(total, n)
-    squares = np.zeros(g, dtype=np.float32)
-    for start in range(0, n, block_rows):
-        d = _block(x, start, start + block_rows, rows) - mean
-        squares = np.add.reduce(np.vstack([squares[None], d * d]), axis=0)
-    std = np.sqrt(np.true_divide(squares, n))
+    starts = range(0, n, block_rows)
+    mean = np.true_divide(_rows_in_order_sum((_block(x, s, s + block_rows, rows) for s in starts), x.shape[1],
+                                             np.float32), n)
+    deviations = ((_block(x, s, s + block_rows, rows) - mean) ** 2 for s in starts)
+    std = np.sqrt(np.true_divide(_rows_in_order_sum(deviations, x.shape[1], np.float32), n))
     return mean, np.where(std > 0, std, np.float32(1.0)).astype(np.float32)
 
 
@@ -65,11 +69,8 @@ def column_mean(x, dtype=np.float64, block_rows: int = BLOCK_ROWS) -> np.ndarray
     n = len(x)
     if n == 0:
         raise ValueError("column_mean: no rows")
-    total = np.zeros(x.shape[1], dtype=dtype)
-    for start in range(0, n, block_rows):
-        block = np.asarray(x[start:start + block_rows], dtype=dtype)
-        total = np.add.reduce(np.vstack([total[None], block]), axis=0)
-    return np.true_divide(total, n)
+    blocks = (np.asarray(x[s:s + block_rows], dtype=dtype) for s in range(0, n, block_rows))
+    return np.true_divide(_rows_in_order_sum(blocks, x.shape[1], dtype), n)
 
 
 def zscore(block: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
