@@ -26,7 +26,7 @@ from torch import nn
 from advinterp.device import model_device
 from advinterp.io import atomic_path
 from advinterp.specs import Architecture, TrainSpec
-from advinterp.store import ZScored
+from advinterp.store import ZScored, sample_mask, zscored
 
 log = logging.getLogger(__name__)
 
@@ -330,8 +330,6 @@ def split_data(adata, lazy: bool = False, sample: str | None = None) -> SplitDat
     ``evaluation``: :func:`advinterp.store.mark_samples`), materialised (the sample is capped),
     for the steps that attack cells.
     """
-    from advinterp.store import sample_mask, zscored
-
     label_key = adata.uns["preprocess"]["label_key"]
     labels = adata.obs[label_key].astype("category")
     codes = labels.cat.codes.to_numpy().astype(np.int64)
