@@ -3,6 +3,7 @@ selection, the split, the random class, the SVM on planted classes, the torch co
 decision values, the attacks in pair-feature and (BPDA) expression space, and precision/recall."""
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -408,6 +409,35 @@ def test_read_label_map_checks_its_columns_and_duplicates(tmp_path):
     path.write_text("query_label\treference_class\nB_cells\tB cell\nB_cells\tT cell\n")
     with pytest.raises(ValueError, match=r"mapped more than once: \['B_cells'\]"):
         read_label_map(str(path))
+    # an empty class: reviewed and left unmapped; further columns are the reviewer's
+    path.write_text("query_label\treference_class\tbasis\nB_cells\tB cell\tsame type\nnan\t\tno label\n"
+                    "Club_cells\tepithelial cel\tairway epithelium\n")
+    assert read_label_map(str(path)) == {"B_cells": "B cell", "Club_cells": "epithelial cel"}
+    with pytest.raises(ValueError, match=r"map.tsv: reference_class names classes the reference does not have: "
+                       r"\['epithelial cel'\]; the reference's classes are \['B cell', 'epithelial cell'\]"):
+        read_label_map(str(path), ["B cell", "epithelial cell", "B cell"])
+
+
+#: the reference's classes as the pySCN tutorial's figures show them (docs/methods.md, Fig. 5)
+LUNG_REFERENCE_CLASSES = {"B cell", "endothelial cell", "epithelial cell", "granulocyte", "lymphocyte", "macrophage",
+                          "monocyte", "myeloid cell", "natural killer cell", "stromal cell"}
+
+
+def test_the_shipped_lung_label_map_reviews_every_query_label_once():
+    """workflow/resources/labelmaps/lung_query_to_reference.tsv: each of GSE124872's 33 cell types once,
+    mapped onto a class of the reference or left unmapped with a reason."""
+    from advinterp.singlecellnet import read_label_map
+
+    path = Path(__file__).resolve().parents[1] / "workflow/resources/labelmaps/lung_query_to_reference.tsv"
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    assert list(table.columns) == ["query_label", "reference_class", "basis"] and len(table) == 33
+    assert (table["basis"].str.len() > 10).all()
+    unmapped = table[table["reference_class"] == ""]
+    assert unmapped["basis"].str.startswith("left unmapped:").all()
+    mapping = read_label_map(str(path), sorted(LUNG_REFERENCE_CLASSES))
+    assert len(mapping) == 33 - len(unmapped) and set(mapping.values()) == LUNG_REFERENCE_CLASSES
+    assert mapping["Type_2_pneumocytes"] == "epithelial cell" and mapping["Alveolar_macrophage"] == "macrophage"
+    assert {"low_quality_cells", "red_blood_cells", "Mki67+_proliferating_cells"} <= set(unmapped["query_label"])
 
 
 def test_evaluate_annotator_reports_held_out_query_and_unmapped_labels():

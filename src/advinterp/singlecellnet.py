@@ -773,16 +773,30 @@ def evaluate_annotator(reference, query, reference_key: str, query_key: str, spe
             pd.concat(composition, ignore_index=True)[COMPOSITION_COLUMNS], summary)
 
 
-def read_label_map(path: str | None) -> dict[str, str] | None:
+def read_label_map(path: str | None, reference_classes=None) -> dict[str, str] | None:
     """A reviewed mapping of query labels onto reference classes: TSV with columns ``query_label,
-    reference_class`` (a query label may appear once; unlisted labels stay unmapped)."""
+    reference_class`` (further columns, e.g. the reviewer's basis, are kept for the reader). A query
+    label may appear once; an empty ``reference_class`` records a label reviewed and left unmapped,
+    and unlisted labels stay unmapped too (both are reported, never dropped silently).
+
+    With ``reference_classes`` (the reference's labels), every class the map names must be one of
+    them: a misspelt class would otherwise leave its query cells unmapped without a word.
+    """
     if path is None:
         return None
-    table = pd.read_csv(path, sep="\t", dtype=str)
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
     if list(table.columns[:2]) != ["query_label", "reference_class"]:
         raise ValueError(f"{path}: the label map needs columns query_label, reference_class; "
                          f"found {list(table.columns)}")
     duplicated = table["query_label"][table["query_label"].duplicated()].unique().tolist()
     if duplicated:
         raise ValueError(f"{path}: query labels mapped more than once: {duplicated}")
-    return dict(zip(table["query_label"], table["reference_class"], strict=True))
+    mapped = table[table["reference_class"].str.strip() != ""]
+    if reference_classes is not None:
+        known = set(pd.Series(reference_classes).astype(str))
+        unknown = sorted(set(mapped["reference_class"]) - known)
+        if unknown:
+            raise ValueError(f"{path}: reference_class names classes the reference does not have: {unknown}; "
+                             f"the reference's classes are {sorted(known)}. Correct the map's reference_class "
+                             "column (or the reference's label column in workflow/resources/datasets.yaml)")
+    return dict(zip(mapped["query_label"], mapped["reference_class"], strict=True))

@@ -13,10 +13,13 @@ from advinterp.smk import setup_logging
 smk = snakemake  # noqa: F821
 log = setup_logging(smk)
 seed_everything(smk.params.seed, threads=smk.threads)
+reference = ad.read_h5ad(smk.input.reference)
+# the map is checked against the reference's classes before anything is trained
+label_map = read_label_map(smk.input.labels if "labels" in smk.input.keys() else None,
+                           reference.obs[smk.params.reference_key])
 table, composition, summary = evaluate_annotator(
-    ad.read_h5ad(smk.input.reference), ad.read_h5ad(smk.input.query), smk.params.reference_key, smk.params.query_key,
-    SCNSpec.from_config(smk.params.model), smk.params.epsilons, smk.params.seed,
-    read_label_map(smk.input.labels if "labels" in smk.input.keys() else None), smk.params.device)
+    reference, ad.read_h5ad(smk.input.query), smk.params.reference_key, smk.params.query_key,
+    SCNSpec.from_config(smk.params.model), smk.params.epsilons, smk.params.seed, label_map, smk.params.device)
 log.info("%s", summary)
 write_tsv(table, smk.output.table)
 write_tsv(composition, smk.output.composition)
