@@ -18,6 +18,7 @@ from advinterp.store import (
     column_mean,
     open_store,
     stratified_sample,
+    write_store,
     zscore,
     zscore_fit,
     zscored,
@@ -58,7 +59,8 @@ def store(tmp_path_factory):
                      index=[f"c{i}" for i in range(600)]), var=pd.DataFrame(index=[f"g{j}" for j in range(60)]))
     out = preprocess(raw, PreprocessSpec(label_key="cell_type", min_counts=5, n_hvg=40, test_size=0.25), seed=3)
     path = tmp_path_factory.mktemp("store") / "preprocessed.h5ad"
-    write_h5ad(out, path, compression=None)
+    write_store(out, path)
+    write_h5ad(out, path.with_name("anndata_chunked.h5ad"), compression=None)  # as anndata writes X
     logx = out.X.toarray()
     train = (out.obs["split"] == "train").to_numpy()
     mean, std = logx[train].mean(axis=0), logx[train].std(axis=0)
@@ -86,11 +88,34 @@ def test_rows_from_disk_and_from_memory_equal_the_dense_matrix(store):
     on_disk.x.close()
 
 
+def test_the_store_is_an_h5ad_with_x_memory_mapped_and_anndata_files_are_read_through_hdf5(store):
+    path, dense = store
+    chunked = path.with_name("anndata_chunked.h5ad")
+    ours, theirs = ad.read_h5ad(path), ad.read_h5ad(chunked)
+    assert (ours.X != theirs.X).nnz == 0 and ours.X.dtype == np.float32 and ours.X.shape == theirs.X.shape
+    pd.testing.assert_frame_equal(ours.obs, theirs.obs)
+    pd.testing.assert_frame_equal(ours.var, theirs.var)
+    assert ours.uns["preprocess"].keys() == theirs.uns["preprocess"].keys()
+    mapped, read = BackedCSR(str(path)), BackedCSR(str(chunked))
+    assert mapped.memory_mapped and not read.memory_mapped
+    rows = np.sort(np.random.default_rng(2).permutation(600)[:77])
+    for idx in (rows, np.arange(100, 180), np.array([0, 599]), np.array([5]), np.array([], dtype=int)):
+        a, b = mapped.rows(idx), read.rows(idx)
+        assert a.shape == b.shape == (len(idx), dense.shape[1]) and a.dtype == np.float32
+        np.testing.assert_array_equal(a.toarray(), b.toarray())
+        np.testing.assert_array_equal(a.toarray(), ours.X[idx].toarray())
+    mapped.close()
+    read.close()
+
+
 def test_split_data_lazy_equals_materialised(store):
     path, _ = store
     adata = open_store(path)
     dense, lazy = split_data(adata), split_data(adata, lazy=True)
     assert isinstance(lazy.x_train, ZScored) and isinstance(lazy.x_test, ZScored)
+    backed = split_data(open_store(path, in_memory_max_cells=10), lazy=True)
+    assert isinstance(backed.x_train.x, BackedCSR)
+    assert backed.x_train.x is backed.x_test.x  # one reader of the file (one memory map, its pages counted once)
     np.testing.assert_array_equal(np.asarray(lazy.x_train), dense.x_train)
     np.testing.assert_array_equal(lazy.y_test, dense.y_test)
     sampled = split_data(adata, lazy=True, sample="evaluation")
@@ -145,18 +170,20 @@ def test_a_store_of_an_older_version_is_refused(store):
         zscored(old)
 
 
-def test_prefetched_batches_are_the_batches_in_order(store):
+def test_batches_read_ahead_by_any_number_of_workers_are_the_batches_in_order(store):
     path, dense = store
     lazy = zscored(open_store(path, in_memory_max_cells=10))
     order = np.random.default_rng(2).permutation(600)
     batches = [order[i:i + 64] for i in range(0, 600, 64)]
-    for prefetch in (True, False):
-        got = list(device_batches(lazy, batches, "cpu", prefetch=prefetch))
+    for workers in (None, 0, 1, 3, 20):  # None: the matrix's loader_workers (1)
+        got = list(device_batches(lazy, batches, "cpu", workers=workers))
         assert len(got) == len(batches)
         for (idx, xb), want in zip(got, batches, strict=True):
             assert idx is want
             np.testing.assert_array_equal(xb.numpy(), dense[want])
     assert list(device_batches(lazy, [], "cpu")) == []
+    assert lazy.loader_workers == 1 and lazy.subset([1, 2]).loader_workers == 1
+    assert zscored(open_store(path), loader_workers=4).subset([0]).loader_workers == 4
 
 
 def test_column_mean_is_numpy_mean_bit_for_bit(store):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -171,25 +172,28 @@ def on_device(x: ZScored, host: torch.Tensor, device) -> torch.Tensor:
     return (t - mean) / std
 
 
-def device_batches(x: ZScored, batches, device, prefetch: bool = True):
+def device_batches(x: ZScored, batches, device, workers: int | None = None):
     """``(idx, rows idx of x z-scored on device)`` for each index array of ``batches``, in order.
 
-    With ``prefetch`` a background thread reads and packs the next batch while the device works on
-    this one (pinned memory and an asynchronous copy on CUDA): the device is not kept waiting for
-    the disk. The batches, and so the results, are the same either way.
+    ``workers`` background threads (default: the matrix's ``loader_workers``,
+    ``scale.loader_workers``) read and pack the next batches while the device works on this one
+    (pinned memory and an asynchronous copy on CUDA): the device is not kept waiting for the disk.
+    ``0`` reads each batch when it is needed. The batches, and so the results, are the same either
+    way; at most ``workers`` batches wait in host memory.
     """
+    workers = x.loader_workers if workers is None else workers
     batches = list(batches)
     pin = torch.device(device).type == "cuda"
-    if not prefetch or len(batches) < 2:
+    if workers < 1 or len(batches) < 2:
         for idx in batches:
             yield idx, on_device(x, host_batch(x, idx, pin), device)
         return
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        ahead = pool.submit(host_batch, x, batches[0], pin)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        ahead = deque(pool.submit(host_batch, x, idx, pin) for idx in batches[:workers])
         for i, idx in enumerate(batches):
-            host = ahead.result()
-            if i + 1 < len(batches):
-                ahead = pool.submit(host_batch, x, batches[i + 1], pin)
+            host = ahead.popleft().result()
+            if i + workers < len(batches):
+                ahead.append(pool.submit(host_batch, x, batches[i + workers], pin))
             yield idx, on_device(x, host, device)
 
 
@@ -321,14 +325,15 @@ class SplitData:
     n_test_all: int | None = None
 
 
-def split_data(adata, lazy: bool = False, sample: str | None = None) -> SplitData:
+def split_data(adata, lazy: bool = False, sample: str | None = None, loader_workers: int = 1) -> SplitData:
     """Train/test cells from ``obs['split']``; labels from ``uns['preprocess']['label_key']``.
 
     ``lazy``: the z-scored rows stay in the store until a mini-batch or an index asks for them
     (training, prediction, the explainers' cells); else they are materialised. ``sample``: keep
     only the test cells of that stratified sample (``obs['sample_{sample}']``, e.g.
     ``evaluation``: :func:`advinterp.store.mark_samples`), materialised (the sample is capped),
-    for the steps that attack cells.
+    for the steps that attack cells. ``loader_workers``: threads reading a lazy matrix's
+    mini-batches ahead (:func:`device_batches`).
     """
     label_key = adata.uns["preprocess"]["label_key"]
     labels = adata.obs[label_key].astype("category")
@@ -338,7 +343,8 @@ def split_data(adata, lazy: bool = False, sample: str | None = None) -> SplitDat
     n_test_all = int(test.sum())
     if sample is not None:
         test = test & sample_mask(adata, sample)
-    x_train, x_test = zscored(adata, np.flatnonzero(train)), zscored(adata, np.flatnonzero(test))
+    store = zscored(adata, loader_workers=loader_workers)  # one reader of the file for both
+    x_train, x_test = store.subset(np.flatnonzero(train)), store.subset(np.flatnonzero(test))
     if not lazy:
         x_train = np.asarray(x_train)
     if not lazy or sample is not None:
@@ -362,15 +368,15 @@ def training_metrics(model: nn.Module, data: SplitData, seconds: float, device,
     }
 
 
-def train_standard(adata, arch: Architecture, spec: TrainSpec, seed: int,
-                   device: torch.device, lazy: bool = False) -> tuple[TrainResult, dict, SplitData]:
+def train_standard(adata, arch: Architecture, spec: TrainSpec, seed: int, device: torch.device,
+                   lazy: bool = False, loader_workers: int = 1) -> tuple[TrainResult, dict, SplitData]:
     """Train the standard (non-adversarial) classifier on a preprocessed AnnData.
 
     Returns the training result, the metrics dict written to ``metrics/standard.json``
     (clean test-set ``accuracy``, ``macro_f1``, ``per_class_f1``, ``n_train``, ``n_test``,
-    ``device``, ``seconds``) and the arrays used (``lazy``: see :func:`split_data`).
+    ``device``, ``seconds``) and the arrays used (``lazy``, ``loader_workers``: see :func:`split_data`).
     """
-    data = split_data(adata, lazy=lazy)
+    data = split_data(adata, lazy=lazy, loader_workers=loader_workers)
     result = train_classifier(data.x_train, data.y_train, data.x_test, data.y_test,
                               len(data.class_names), arch, spec, seed, device)
     return result, training_metrics(result.model, data, result.seconds, device, spec.eval_batch_size), data

@@ -293,6 +293,7 @@ rule train_label_randomised:
         seed=config["seed"],
         device=config["device"],
         in_memory_max_cells=config["scale"]["in_memory_max_cells"],
+        loader_workers=config["scale"]["loader_workers"],
     script:
         "../scripts/train_label_randomised.py"
 

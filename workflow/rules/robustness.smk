@@ -121,6 +121,7 @@ rule train_adversarial:
         seed=config["seed"],
         device=config["device"],
         in_memory_max_cells=config["scale"]["in_memory_max_cells"],
+        loader_workers=config["scale"]["loader_workers"],
     script:
         "../scripts/train_adversarial.py"
 
@@ -147,6 +148,7 @@ use rule train_adversarial as train_adversarial_seed with:
         seed=seed_of,
         device=config["device"],
         in_memory_max_cells=config["scale"]["in_memory_max_cells"],
+        loader_workers=config["scale"]["loader_workers"],
 
 
 rule adversarial_metrics:

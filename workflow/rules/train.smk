@@ -25,6 +25,7 @@ rule train_standard:
         seed=config["seed"],
         device=config["device"],
         in_memory_max_cells=config["scale"]["in_memory_max_cells"],
+        loader_workers=config["scale"]["loader_workers"],
     script:
         "../scripts/train_standard.py"
 
@@ -45,6 +46,7 @@ use rule train_standard as train_standard_seed with:
         seed=seed_of,
         device=config["device"],
         in_memory_max_cells=config["scale"]["in_memory_max_cells"],
+        loader_workers=config["scale"]["loader_workers"],
 
 
 # Koo et al. 2019's regimes (advinterp.regimes): noise injection, and the regularised variant of
@@ -77,6 +79,7 @@ rule train_regime:
         seed=config["seed"],
         device=config["device"],
         in_memory_max_cells=config["scale"]["in_memory_max_cells"],
+        loader_workers=config["scale"]["loader_workers"],
     script:
         "../scripts/train_regime.py"
 
@@ -103,6 +106,7 @@ use rule train_regime as train_regime_seed with:
         seed=seed_of,
         device=config["device"],
         in_memory_max_cells=config["scale"]["in_memory_max_cells"],
+        loader_workers=config["scale"]["loader_workers"],
 
 
 rule plot_standard_model:
