@@ -466,6 +466,7 @@ def test_evaluate_annotator_reports_held_out_query_and_unmapped_labels():
         label_map={"A": "a", "B": "b", "C": "c", "D": "d"}, device="cpu")
     assert summary["n_common_genes"] == 22 and summary["n_reference_train"] == 150
     assert summary["unmapped_query_labels"] == {"junk": int((q_labels == "junk").sum())}
+    assert summary["map_labels_not_in_query"] == ["D"]  # mapped, but no query cell has it
     assert set(table["model"]) == {"reference_held_out", "query"}
     assert set(zip(table["attack_space"], table["epsilon"], strict=True)) == {("none", 0.0), ("pairs", 0.4),
                                                                              ("expression", 1.5)}

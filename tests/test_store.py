@@ -108,6 +108,37 @@ def test_the_store_is_an_h5ad_with_x_memory_mapped_and_anndata_files_are_read_th
     read.close()
 
 
+def test_a_store_that_cannot_be_memory_mapped_is_read_through_hdf5(store, monkeypatch, caplog):
+    path, dense = store
+    import advinterp.store as store_module
+
+    def no_mmap(*args, **kwargs):
+        raise OSError("Cannot allocate memory")
+
+    monkeypatch.setattr(store_module.np, "memmap", no_mmap)
+    reader = BackedCSR(str(path))
+    assert not reader.memory_mapped and "reading rows through HDF5 instead" in caplog.text
+    idx = np.array([3, 4, 5, 100, 599])
+    np.testing.assert_array_equal(reader.rows(idx).toarray(), ad.read_h5ad(path).X[idx].toarray())
+    reader.close()
+
+
+def test_write_store_leaves_the_anndata_as_it_was_and_no_file_when_it_fails(store, tmp_path, monkeypatch):
+    path, _ = store
+    adata = ad.read_h5ad(path)
+    original = adata.X
+    write_store(adata, tmp_path / "copy.h5ad")
+    assert adata.X is original and BackedCSR(str(tmp_path / "copy.h5ad")).memory_mapped
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(ad.AnnData, "write_h5ad", fail)
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_store(adata, tmp_path / "failed.h5ad")
+    assert adata.X is original and sorted(p.name for p in tmp_path.iterdir()) == ["copy.h5ad"]
+
+
 def test_split_data_lazy_equals_materialised(store):
     path, _ = store
     adata = open_store(path)
@@ -182,6 +213,10 @@ def test_batches_read_ahead_by_any_number_of_workers_are_the_batches_in_order(st
             assert idx is want
             np.testing.assert_array_equal(xb.numpy(), dense[want])
     assert list(device_batches(lazy, [], "cpu")) == []
+    early = device_batches(lazy, batches, "cpu", workers=3)
+    idx, xb = next(early)  # a consumer that stops after one batch: the reads ahead are dropped
+    early.close()
+    np.testing.assert_array_equal(xb.numpy(), dense[batches[0]])
     assert lazy.loader_workers == 1 and lazy.subset([1, 2]).loader_workers == 1
     assert zscored(open_store(path), loader_workers=4).subset([0]).loader_workers == 4
 

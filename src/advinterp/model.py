@@ -190,19 +190,24 @@ def device_batches(x: ZScored, batches, device, workers: int | None = None):
         return
     with ThreadPoolExecutor(max_workers=workers) as pool:
         ahead = deque(pool.submit(host_batch, x, idx, pin) for idx in batches[:workers])
-        for i, idx in enumerate(batches):
-            host = ahead.popleft().result()
-            if i + workers < len(batches):
-                ahead.append(pool.submit(host_batch, x, batches[i + workers], pin))
-            yield idx, on_device(x, host, device)
+        try:
+            for i, idx in enumerate(batches):
+                host = ahead.popleft().result()
+                if i + workers < len(batches):
+                    ahead.append(pool.submit(host_batch, x, batches[i + workers], pin))
+                yield idx, on_device(x, host, device)
+        finally:  # closed early (or the consumer failed): reads not yet started are not waited for
+            for pending in ahead:
+                pending.cancel()
 
 
 def _device_batches(x, xt, batches, device):
-    """``(idx, rows idx of x on device)`` per index tensor of ``batches``: a lazy store matrix via
-    :func:`device_batches`; an array was moved to the device once (``xt``)."""
+    """``(idx, rows idx of x)``, both on ``device``, per CPU index tensor of ``batches``: a lazy store
+    matrix via :func:`device_batches` (whose loader threads so never wait for the device to hand
+    them their indices); an array was moved to the device once (``xt``)."""
     if isinstance(x, ZScored):
-        return device_batches(x, batches, device)
-    return ((idx, xt[idx]) for idx in batches)
+        return ((idx.to(device), xb) for idx, xb in device_batches(x, batches, device))
+    return ((idx, xt[idx]) for idx in (b.to(device) for b in batches))
 
 
 def train_classifier(
@@ -252,7 +257,7 @@ def train_classifier(
     start = time.perf_counter()
     for epoch in range(1, spec.epochs + 1):
         model.train()
-        order = torch.randperm(n_train, generator=gen).to(device)
+        order = torch.randperm(n_train, generator=gen)  # batches cut on the CPU (_device_batches)
         total = 0.0
         batches = [order[i:i + spec.batch_size] for i in range(0, n_train, spec.batch_size)]
         for idx, xb in _device_batches(x_train, xt, [b for b in batches if len(b) >= min_batch], device):

@@ -730,7 +730,8 @@ def evaluate_annotator(reference, query, reference_key: str, query_key: str, spe
     * ``annotator/query_composition.tsv`` (:data:`COMPOSITION_COLUMNS`): how many query cells of each
       query label get each predicted class, clean and attacked. Query cells without a mapped label are
       attacked against the model's own clean prediction (what ART does when no labels are given);
-    * a summary (gene and cell counts, unmapped query labels with their cell counts).
+    * a summary (gene and cell counts, unmapped query labels with their cell counts, labels of the
+      map that the query does not have).
     """
     spec = spec or SCNSpec()
     common = reference.var_names.intersection(query.var_names, sort=False)
@@ -744,6 +745,9 @@ def evaluate_annotator(reference, query, reference_key: str, query_key: str, spe
     e_q = align_genes(log1p_cpm(query[:, common].X), list(common), model.genes)[0]
     q_labels = query.obs[query_key].astype(str).to_numpy()
     clean_q = predict_logcpm(model, e_q)
+    absent = sorted(set(label_map or {}) - set(q_labels))
+    if absent:  # a misspelt query label would otherwise pass for one the query lacks
+        log.warning("the label map names %d query labels the query does not have: %s", len(absent), absent)
     mapped = np.array([label_map.get(lab) if label_map else None for lab in q_labels], dtype=object)
     has_map = np.array([m is not None and m in classes for m in mapped])
     y_q = np.where(has_map, mapped, clean_q).astype(str)
@@ -768,6 +772,7 @@ def evaluate_annotator(reference, query, reference_key: str, query_key: str, spe
         "n_query_cells": int(query.n_obs), "n_query_mapped": int(has_map.sum()),
         "classes": classes, "n_pairs": int(len(model.pairs)),
         "unmapped_query_labels": pd.Series(q_labels[~has_map]).value_counts().to_dict(),
+        "map_labels_not_in_query": absent,
     }
     return (pd.concat(tables, ignore_index=True)[ANNOTATOR_COLUMNS],
             pd.concat(composition, ignore_index=True)[COMPOSITION_COLUMNS], summary)

@@ -7,7 +7,8 @@ cells' per-gene mean and SD in ``var['train_mean']``/``var['train_std']``. The m
 z-scored values, is never stored: :class:`ZScored` computes it for the rows asked for, a block at
 a time, on the CPU or on the device. No step needs the whole dense matrix, so a dataset of a
 million cells × 2,500 genes (10 GB dense) trains in the memory of its sparse values, or of a
-mini-batch when the store is read from disk (:func:`open_store`).
+mini-batch when the store is read from disk (:func:`open_store`; the pages of the file read
+through the memory map also count towards the resident memory, but the system can drop them).
 
 The numbers are exactly those of z-scoring the dense matrix in memory: :func:`zscore_fit`
 accumulates rows in the order :func:`numpy.mean`/:func:`numpy.std` do, and :func:`zscore` is the
@@ -107,17 +108,17 @@ def write_store(adata, path) -> None:
 
     from advinterp.io import atomic_path
 
-    x = adata.X
+    original = adata.X
     with atomic_path(path) as tmp:
-        if not sp.issparse(x):
+        if not sp.issparse(original):
             adata.write_h5ad(tmp, compression=None)
             return
-        x = sp.csr_matrix(x)
+        x = sp.csr_matrix(original)
         adata.X = None
         try:
             adata.write_h5ad(tmp, compression=None)
         finally:
-            adata.X = x
+            adata.X = original
         with h5py.File(tmp, "a") as f:
             group = f.create_group("X")
             group.attrs["encoding-type"] = "csr_matrix"
@@ -133,7 +134,11 @@ def _memory_map(path: str, dataset):
     offset = dataset.id.get_offset() if dataset.chunks is None and dataset.size else None
     if offset is None:
         return None
-    return np.memmap(path, dtype=dataset.dtype, mode="r", offset=offset, shape=dataset.shape)
+    try:
+        return np.memmap(path, dtype=dataset.dtype, mode="r", offset=offset, shape=dataset.shape)
+    except (OSError, ValueError) as err:  # e.g. an address-space limit, a file system without mmap
+        log.warning("%s: cannot memory-map %s (%s): reading rows through HDF5 instead", path, dataset.name, err)
+        return None
 
 
 class BackedCSR:

@@ -292,8 +292,6 @@ rule train_label_randomised:
         noise_training=config["noise_training"],
         seed=config["seed"],
         device=config["device"],
-        in_memory_max_cells=config["scale"]["in_memory_max_cells"],
-        loader_workers=config["scale"]["loader_workers"],
     script:
         "../scripts/train_label_randomised.py"
 

@@ -120,8 +120,6 @@ rule train_adversarial:
         training=config["training"],
         seed=config["seed"],
         device=config["device"],
-        in_memory_max_cells=config["scale"]["in_memory_max_cells"],
-        loader_workers=config["scale"]["loader_workers"],
     script:
         "../scripts/train_adversarial.py"
 
@@ -147,8 +145,6 @@ use rule train_adversarial as train_adversarial_seed with:
         training=config["training"],
         seed=seed_of,
         device=config["device"],
-        in_memory_max_cells=config["scale"]["in_memory_max_cells"],
-        loader_workers=config["scale"]["loader_workers"],
 
 
 rule adversarial_metrics:

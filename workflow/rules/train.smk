@@ -1,3 +1,6 @@
+# The training scripts read scale.in_memory_max_cells and scale.loader_workers from the config, not
+# from params: they change how the store is read, not the results (tested), and a params change
+# would retrain every model.
 rule train_standard:
     input:
         "results/{dataset}/data/preprocessed.h5ad",
@@ -24,8 +27,6 @@ rule train_standard:
         training=config["training"],
         seed=config["seed"],
         device=config["device"],
-        in_memory_max_cells=config["scale"]["in_memory_max_cells"],
-        loader_workers=config["scale"]["loader_workers"],
     script:
         "../scripts/train_standard.py"
 
@@ -45,8 +46,6 @@ use rule train_standard as train_standard_seed with:
         training=config["training"],
         seed=seed_of,
         device=config["device"],
-        in_memory_max_cells=config["scale"]["in_memory_max_cells"],
-        loader_workers=config["scale"]["loader_workers"],
 
 
 # Koo et al. 2019's regimes (advinterp.regimes): noise injection, and the regularised variant of
@@ -78,8 +77,6 @@ rule train_regime:
         noise_training=config["noise_training"],
         seed=config["seed"],
         device=config["device"],
-        in_memory_max_cells=config["scale"]["in_memory_max_cells"],
-        loader_workers=config["scale"]["loader_workers"],
     script:
         "../scripts/train_regime.py"
 
@@ -105,8 +102,6 @@ use rule train_regime as train_regime_seed with:
         noise_training=config["noise_training"],
         seed=seed_of,
         device=config["device"],
-        in_memory_max_cells=config["scale"]["in_memory_max_cells"],
-        loader_workers=config["scale"]["loader_workers"],
 
 
 rule plot_standard_model:

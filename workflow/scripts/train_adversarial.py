@@ -17,8 +17,8 @@ device = select_device(smk.params.device)
 attack = smk.wildcards.attack
 epsilon = read_json(smk.input.epsilon)[attack]["epsilon"]
 standard, payload = load_model(smk.input.model, device)
-data = split_data(open_store(smk.input.data, smk.params.in_memory_max_cells), lazy=True,
-                  loader_workers=smk.params.loader_workers)
+data = split_data(open_store(smk.input.data, smk.config["scale"]["in_memory_max_cells"]), lazy=True,
+                  loader_workers=smk.config["scale"]["loader_workers"])
 result, metrics = train_adversarial_regime(standard, data, attack, epsilon,
                                            AdversarialTrainingSpec.from_config(smk.params.adversarial_training),
                                            AttackSpec.from_config(smk.params.attacks),

@@ -25,8 +25,8 @@ seed_everything(smk.params.seed, threads=smk.threads)
 device = select_device(smk.params.device)
 arch = Architecture.from_config(smk.params.model)
 regime = smk.wildcards.regime
-data = split_data(open_store(smk.input.data, smk.params.in_memory_max_cells), lazy=True,
-                  loader_workers=smk.params.loader_workers)
+data = split_data(open_store(smk.input.data, smk.config["scale"]["in_memory_max_cells"]), lazy=True,
+                  loader_workers=smk.config["scale"]["loader_workers"])
 regularisation = RegularisationSpec.from_config(smk.params.regularisation)
 extra = {"regularisation": regularisation, "noise": NoiseTrainingSpec.from_config(smk.params.noise_training),
          "adv_spec": AdversarialTrainingSpec.from_config(smk.params.adversarial_training),

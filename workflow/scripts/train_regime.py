@@ -23,8 +23,8 @@ log = setup_logging(smk)
 seed_everything(smk.params.seed, threads=smk.threads)
 device = select_device(smk.params.device)
 regime = smk.wildcards.regime
-data = split_data(open_store(smk.input.data, smk.params.in_memory_max_cells), lazy=True,
-                  loader_workers=smk.params.loader_workers)
+data = split_data(open_store(smk.input.data, smk.config["scale"]["in_memory_max_cells"]), lazy=True,
+                  loader_workers=smk.config["scale"]["loader_workers"])
 base = load_model(smk.input.base, device)[0] if "base" in smk.input.keys() else None
 epsilon = evaluation_epsilon(regime, read_json(smk.input.epsilon)) if "epsilon" in smk.input.keys() else None
 result, metrics, arch = train_regime(

@@ -14,9 +14,10 @@ log = setup_logging(smk)
 seed_everything(smk.params.seed, threads=smk.threads)
 device = select_device(smk.params.device)
 arch = Architecture.from_config(smk.params.model)
-adata = open_store(smk.input[0], smk.params.in_memory_max_cells)
+adata = open_store(smk.input[0], smk.config["scale"]["in_memory_max_cells"])
 result, metrics, data = train_standard(adata, arch, TrainSpec.from_config(smk.params.training),
-                                       smk.params.seed, device, lazy=True, loader_workers=smk.params.loader_workers)
+                                       smk.params.seed, device, lazy=True,
+                                       loader_workers=smk.config["scale"]["loader_workers"])
 log.info("test accuracy %.4f, macro-F1 %.4f on %s in %.1f s", metrics["accuracy"], metrics["macro_f1"],
          metrics["device"], metrics["seconds"])
 save_model(smk.output.model, result.model, len(data.gene_names), arch, data.class_names, data.gene_names,
