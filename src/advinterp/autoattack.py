@@ -297,13 +297,14 @@ class RobustEvaluation:
 
     ``broken_by[i]``: the attack that first misclassified cell i, ``"clean"`` if the model
     misclassifies it unattacked, ``""`` if it survived every attack. ``x_adv``: the cells as
-    left by the attacks (the adversarial point where one was found).
+    left by the attacks (the adversarial point where one was found); ``None`` where a caller
+    that needs only the counts has let them go.
     """
 
     epsilon: float
     attacks: tuple[str, ...]
     broken_by: np.ndarray
-    x_adv: torch.Tensor
+    x_adv: torch.Tensor | None
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property

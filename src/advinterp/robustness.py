@@ -58,7 +58,8 @@ def epsilon_sweep(
     against_standard = {}
     for eps in sorted(set(epsilons) | set(adversarial_epsilons)):
         x_adv = attack(attack_name, standard, x, y, eps, attack_spec, seed=seed)
-        against_standard[eps] = x_adv
+        if eps in adversarial_epsilons:  # kept for the transfer rows only (a copy of x per ε)
+            against_standard[eps] = x_adv
         if eps in epsilons:
             m = attacked_metrics(standard, x_adv, y, names, device)
             strong_x = robust_evaluation(standard, x, y, eps, attack_name, x_adv, eval_spec, seed).x_adv
