@@ -9,7 +9,7 @@ import scipy.sparse as sp
 import torch
 
 from advinterp.io import write_h5ad
-from advinterp.model import device_batches, host_batch, on_device, split_data, train_classifier
+from advinterp.model import device_batches, host_batch, on_device, split_data, split_store, train_classifier
 from advinterp.preprocess import PreprocessSpec, preprocess
 from advinterp.specs import Architecture, TrainSpec
 from advinterp.store import (
@@ -144,6 +144,12 @@ def test_split_data_lazy_equals_materialised(store):
     adata = open_store(path)
     dense, lazy = split_data(adata), split_data(adata, lazy=True)
     assert isinstance(lazy.x_train, ZScored) and isinstance(lazy.x_test, ZScored)
+    backed = split_store(path, {"in_memory_max_cells": 10, "loader_workers": 2}, sample="evaluation")
+    assert isinstance(backed.x_train.x, BackedCSR) and backed.x_train.loader_workers == 2
+    np.testing.assert_array_equal(backed.x_test, dense.x_test)  # the sample, read from disk
+    np.testing.assert_array_equal(np.asarray(backed.x_train), dense.x_train)
+    assert isinstance(split_store(path, {"in_memory_max_cells": 10**6, "loader_workers": 1}).x_train.x,
+                      sp.csr_matrix)  # small enough: in memory
     backed = split_data(open_store(path, in_memory_max_cells=10), lazy=True)
     assert isinstance(backed.x_train.x, BackedCSR)
     assert backed.x_train.x is backed.x_test.x  # one reader of the file (one memory map, its pages counted once)

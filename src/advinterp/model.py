@@ -27,7 +27,7 @@ from torch import nn
 from advinterp.device import model_device
 from advinterp.io import atomic_path
 from advinterp.specs import Architecture, TrainSpec
-from advinterp.store import ZScored, sample_mask, zscored
+from advinterp.store import ZScored, open_store, sample_mask, zscored
 
 log = logging.getLogger(__name__)
 
@@ -356,6 +356,15 @@ def split_data(adata, lazy: bool = False, sample: str | None = None, loader_work
         x_test = np.asarray(x_test)
     return SplitData(x_train, codes[train], x_test, codes[test],
                      [str(c) for c in labels.cat.categories], [str(g) for g in adata.var_names], n_test_all)
+
+
+def split_store(path: str | Path, scale: dict, sample: str | None = None) -> SplitData:
+    """:func:`split_data` (lazy) of the preprocessed store at ``path``, opened as the config's
+    ``scale`` section says: from disk above ``in_memory_max_cells`` (so a step that attacks only
+    the evaluation sample never holds the whole store), mini-batches read ahead by
+    ``loader_workers`` threads. The numbers do not depend on either."""
+    return split_data(open_store(str(path), scale["in_memory_max_cells"]), lazy=True, sample=sample,
+                      loader_workers=scale["loader_workers"])
 
 
 def training_metrics(model: nn.Module, data: SplitData, seconds: float, device,

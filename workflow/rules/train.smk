@@ -1,4 +1,4 @@
-# The training scripts read scale.in_memory_max_cells and scale.loader_workers from the config, not
+# The scripts read scale.in_memory_max_cells and scale.loader_workers from the config (split_store), not
 # from params: they change how the store is read, not the results (tested), and a params change
 # would retrain every model.
 rule train_standard:

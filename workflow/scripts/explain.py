@@ -4,13 +4,11 @@ import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
 
 from pathlib import Path
 
-import anndata as ad
-
 from advinterp.config import explain_params, with_device_batches
 from advinterp.device import seed_everything, select_device
 from advinterp.explain import explain_model
 from advinterp.io import write_tsv
-from advinterp.model import load_model, split_data
+from advinterp.model import load_model, split_store
 from advinterp.smk import setup_logging
 
 smk = snakemake  # noqa: F821
@@ -21,7 +19,7 @@ device = select_device(smk.params.device)
 cfg = with_device_batches(smk.params.interpretability, smk.config["interpretability"])
 model, _ = load_model(smk.input.model, device)
 methods = [Path(p).stem for p in smk.output]  # the model's voters and the extra methods: explain/.../{method}.tsv
-importances = explain_model(model, split_data(ad.read_h5ad(smk.input.data), lazy=True), methods,
+importances = explain_model(model, split_store(smk.input.data, smk.config["scale"]), methods,
                             explain_params({"interpretability": cfg}), cfg["cells_per_class"],
                             cfg["background_cells"], smk.params.seed)
 for method, path in zip(methods, smk.output, strict=True):

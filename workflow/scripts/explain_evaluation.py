@@ -2,13 +2,11 @@
 
 import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
 
-import anndata as ad
-
 from advinterp.config import explain_params, with_device_batches
 from advinterp.device import seed_everything, select_device
 from advinterp.explain_checks import evaluate_explanations
 from advinterp.io import write_tsv
-from advinterp.model import load_model, split_data
+from advinterp.model import load_model, split_store
 from advinterp.smk import setup_logging
 
 smk = snakemake  # noqa: F821
@@ -20,7 +18,7 @@ interp = with_device_batches(smk.params.interpretability, smk.config["interpreta
 checks = smk.params.checks
 model, _ = load_model(smk.input.model, device)
 shuffled = load_model(smk.input.label_randomised, device)[0] if smk.input.label_randomised else None
-data = split_data(ad.read_h5ad(smk.input.data), lazy=True)
+data = split_store(smk.input.data, smk.config["scale"])
 table = evaluate_explanations(model, shuffled, data, smk.wildcards.regime,
                               smk.params.methods, explain_params({"interpretability": interp}),
                               checks["cells_per_class"], interp["background_cells"], smk.params.seed,

@@ -2,16 +2,15 @@
 
 import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
 
-import anndata as ad
 import pandas as pd
 
-from advinterp.model import load_model, predict, split_data
+from advinterp.model import load_model, predict, split_store
 from advinterp.plots import confusion_figure, save_figure, training_curve_figure
 from advinterp.smk import setup_logging
 
 smk = snakemake  # noqa: F821
 setup_logging(smk)
-data = split_data(ad.read_h5ad(smk.input.data), lazy=True)
+data = split_store(smk.input.data, smk.config["scale"])
 model, _ = load_model(smk.input.model)
 y_pred = predict(model, data.x_test, device="cpu")
 accuracy = (y_pred == data.y_test).mean()

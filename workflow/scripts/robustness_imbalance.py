@@ -2,12 +2,10 @@
 
 import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
 
-import anndata as ad
-
 from advinterp.config import with_evaluation_batch
 from advinterp.device import seed_everything, select_device
 from advinterp.io import read_json, write_json, write_tsv
-from advinterp.model import split_data
+from advinterp.model import split_store
 from advinterp.robustness import imbalance_experiment
 from advinterp.smk import setup_logging
 from advinterp.specs import AdversarialTrainingSpec, Architecture, AttackSpec, EvaluationSpec, TrainSpec
@@ -20,7 +18,7 @@ selected = read_json(smk.input.epsilon)
 epsilons = {attack: selected[attack]["epsilon"] for attack in smk.params.robustness["attacks"]}
 imb = smk.params.imbalance
 table, dropped = imbalance_experiment(
-    split_data(ad.read_h5ad(smk.input.data), lazy=True, sample="evaluation"), epsilons, imb["n_classes"],
+    split_store(smk.input.data, smk.config["scale"], sample="evaluation"), epsilons, imb["n_classes"],
     tuple(imb["drop_fraction"]),
     Architecture.from_config(smk.params.model), TrainSpec.from_config(smk.params.training),
     AdversarialTrainingSpec.from_config(smk.params.adversarial_training), AttackSpec.from_config(smk.params.attacks),

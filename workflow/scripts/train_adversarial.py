@@ -5,9 +5,8 @@ import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
 from advinterp.adversarial import train_adversarial_regime
 from advinterp.device import seed_everything, select_device
 from advinterp.io import read_json, write_json, write_tsv
-from advinterp.model import load_model, payload_architecture, save_model, split_data
+from advinterp.model import load_model, payload_architecture, save_model, split_store
 from advinterp.smk import setup_logging
-from advinterp.store import open_store
 from advinterp.specs import AdversarialTrainingSpec, AttackSpec, TrainSpec
 
 smk = snakemake  # noqa: F821
@@ -17,8 +16,7 @@ device = select_device(smk.params.device)
 attack = smk.wildcards.attack
 epsilon = read_json(smk.input.epsilon)[attack]["epsilon"]
 standard, payload = load_model(smk.input.model, device)
-data = split_data(open_store(smk.input.data, smk.config["scale"]["in_memory_max_cells"]), lazy=True,
-                  loader_workers=smk.config["scale"]["loader_workers"])
+data = split_store(smk.input.data, smk.config["scale"])
 result, metrics = train_adversarial_regime(standard, data, attack, epsilon,
                                            AdversarialTrainingSpec.from_config(smk.params.adversarial_training),
                                            AttackSpec.from_config(smk.params.attacks),

@@ -5,10 +5,9 @@ import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
 from advinterp.device import seed_everything, select_device
 from advinterp.explain_checks import label_randomised_model
 from advinterp.io import read_json, write_tsv
-from advinterp.model import load_model, save_model, split_data
+from advinterp.model import load_model, save_model, split_store
 from advinterp.regimes import trained_architecture
 from advinterp.smk import setup_logging
-from advinterp.store import open_store
 from advinterp.specs import (
     AdversarialTrainingSpec,
     Architecture,
@@ -25,8 +24,7 @@ seed_everything(smk.params.seed, threads=smk.threads)
 device = select_device(smk.params.device)
 arch = Architecture.from_config(smk.params.model)
 regime = smk.wildcards.regime
-data = split_data(open_store(smk.input.data, smk.config["scale"]["in_memory_max_cells"]), lazy=True,
-                  loader_workers=smk.config["scale"]["loader_workers"])
+data = split_store(smk.input.data, smk.config["scale"])
 regularisation = RegularisationSpec.from_config(smk.params.regularisation)
 extra = {"regularisation": regularisation, "noise": NoiseTrainingSpec.from_config(smk.params.noise_training),
          "adv_spec": AdversarialTrainingSpec.from_config(smk.params.adversarial_training),

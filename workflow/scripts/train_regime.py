@@ -4,10 +4,9 @@ import advinterp_path  # noqa: F401  (puts this checkout's src/ on sys.path)
 
 from advinterp.device import seed_everything, select_device
 from advinterp.io import read_json, write_json, write_tsv
-from advinterp.model import load_model, save_model, split_data
+from advinterp.model import load_model, save_model, split_store
 from advinterp.regimes import train_regime
 from advinterp.smk import setup_logging
-from advinterp.store import open_store
 from advinterp.specs import (
     AdversarialTrainingSpec,
     Architecture,
@@ -23,8 +22,7 @@ log = setup_logging(smk)
 seed_everything(smk.params.seed, threads=smk.threads)
 device = select_device(smk.params.device)
 regime = smk.wildcards.regime
-data = split_data(open_store(smk.input.data, smk.config["scale"]["in_memory_max_cells"]), lazy=True,
-                  loader_workers=smk.config["scale"]["loader_workers"])
+data = split_store(smk.input.data, smk.config["scale"])
 base = load_model(smk.input.base, device)[0] if "base" in smk.input.keys() else None
 epsilon = evaluation_epsilon(regime, read_json(smk.input.epsilon)) if "epsilon" in smk.input.keys() else None
 result, metrics, arch = train_regime(
