@@ -16,6 +16,7 @@ all sizes): 1 is linear. Machine, cores and date are in the output's header.
 Usage: python benchmarks/scale.py [--cells 10000 100000 1000000] [--genes 2500] [--types 10]
            [--cores 2] [--workdir runs/scale] [--out benchmarks/results/scale.tsv] [--keep]
            [--targets results/{dataset}/models/standard.pt ...] [--previous earlier.tsv ...]
+           [--in-memory-max-cells N]
 """
 
 from __future__ import annotations
@@ -61,10 +62,12 @@ def synthetic_counts(n_cells: int, n_genes: int, n_types: int, seed: int = 0) ->
     return ad.AnnData(x, obs=obs, var=pd.DataFrame(index=[f"gene{j}" for j in range(n_genes)]))
 
 
-def scale_config(dataset: str, data_path: Path, gmt: Path) -> dict:
+def scale_config(dataset: str, data_path: Path, gmt: Path, in_memory_max_cells: int | None = None) -> dict:
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     for key, value in yaml.safe_load((REPO / "benchmarks/scale.yaml").read_text()).items():
         config[key] = {**config[key], **value} if isinstance(value, dict) and key in config else value
+    if in_memory_max_cells is not None:
+        config["scale"]["in_memory_max_cells"] = in_memory_max_cells
     config["datasets"] = [dataset]
     config["custom_datasets"] = {dataset: {
         "path": str(data_path), "label_key": "cell_type", "organism": "hsapiens", "values": "counts",
@@ -86,7 +89,8 @@ def run_size(n_cells: int, args) -> tuple[pd.DataFrame, float]:
                            for t in range(args.types)))
     (work / "config").mkdir()
     (work / "config" / "config.yaml").write_text(
-        yaml.safe_dump(scale_config(dataset, work / "data" / "counts.h5ad", gmt), sort_keys=False))
+        yaml.safe_dump(scale_config(dataset, work / "data" / "counts.h5ad", gmt, args.in_memory_max_cells),
+                       sort_keys=False))
     cmd = [sys.executable, "-m", "snakemake", *(t.format(dataset=dataset) for t in args.targets),
            "--snakefile", str(REPO / "workflow" / "Snakefile"), "--directory", str(work), "--cores", str(args.cores),
            "--configfile", str(work / "config" / "config.yaml")]
@@ -133,13 +137,17 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep each size's working directory")
     parser.add_argument("--previous", nargs="*", default=[], metavar="TSV",
                         help="tables of earlier runs (same targets) added to this one's for the exponents")
+    parser.add_argument("--in-memory-max-cells", type=int, default=None, metavar="N",
+                        help="scale.in_memory_max_cells for every size (e.g. 1000: the store read from disk at "
+                             "every size); default: config/config.yaml's")
     parser.add_argument("--targets", nargs="+", default=[], metavar="PATH",
                         help="only these outputs ({dataset} is filled in), e.g. "
                              "results/{dataset}/models/standard.pt; default: the whole DAG (rule all)")
     args = parser.parse_args()
     header = (f"# advinterp scale benchmark, {datetime.date.today()}, {platform.node()}: {platform.processor() or ''} "
               f"{os.cpu_count()} CPUs, --cores {args.cores}, {args.genes} genes, {args.types} types, "
-              f"targets: {' '.join(args.targets) or 'all'}\n")
+              f"targets: {' '.join(args.targets) or 'all'}"
+              + (f", scale.in_memory_max_cells {args.in_memory_max_cells}" if args.in_memory_max_cells else "") + "\n")
     tables = [pd.read_csv(p, sep="\t", comment="#") for p in args.previous]
     for n in sorted(args.cells):
         table, total = run_size(n, args)
