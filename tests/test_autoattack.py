@@ -173,6 +173,23 @@ def test_results_do_not_depend_on_the_batch_size():
     assert torch.allclose(pa, pb)
 
 
+def test_counts_without_the_attacked_cells_are_the_same():
+    """keep_cells=False (the sanity checks, the regime metrics) drops the attacked cells, not a count."""
+    from advinterp.attacks import fgsm
+
+    model, data = toy()
+    x, y = data.x_test, data.y_test
+    spec = EvaluationSpec(attacks=("apgd_ce", "apgd_t", "square"), n_iter=10, n_target_classes=2, square_queries=50,
+                          batch_size=5)
+    kept = evaluate(model, x, y, 1.0, spec, seed=2)
+    bare = evaluate(model, x, y, 1.0, spec, seed=2, keep_cells=False)
+    assert bare.x_adv is None and kept.x_adv is not None
+    assert (kept.broken_by == bare.broken_by).all() and kept.counts() == bare.counts()
+    other = fgsm(model, x, y, 1.0)
+    folded, folded_bare = kept.fold(model, "fgsm", other, y), bare.fold(model, "fgsm", other, y)
+    assert folded_bare.x_adv is None and (folded.broken_by == folded_bare.broken_by).all()
+
+
 def test_apgd_pushes_the_cells_it_cannot_flip_and_fold_takes_the_worst_case():
     from advinterp.attacks import fgsm
 

@@ -86,10 +86,11 @@ def whitebox_accuracy(model: MLP, x: np.ndarray, y: np.ndarray, attack_name: str
 
 
 def robust_evaluation(model: MLP, x, y, epsilon: float, attack_name: str, x_attacked, eval_spec: EvaluationSpec,
-                      seed: int):
+                      seed: int, keep_cells: bool = True):
     """The workflow's robust accuracy at ``epsilon``: the strong evaluation (:func:`advinterp.autoattack.evaluate`)
-    with the cells ``x_attacked`` of the row's own attack (``attack_name``) folded in, worst case per cell."""
-    return evaluate(model, x, y, epsilon, eval_spec, seed).fold(model, attack_name, x_attacked, y)
+    with the cells ``x_attacked`` of the row's own attack (``attack_name``) folded in, worst case per cell.
+    ``keep_cells=False``: counts and accuracies only, no attacked cells (``x_adv`` is ``None``)."""
+    return evaluate(model, x, y, epsilon, eval_spec, seed, keep_cells).fold(model, attack_name, x_attacked, y)
 
 
 def train_adversarial_regime(standard: MLP, data, attack_name: str, epsilon: float,
@@ -131,7 +132,7 @@ def regime_metrics(standard: MLP, model: MLP, data, training: dict, attack_spec:
 
     def robust(m):
         whitebox = attack(attack_name, m, x, y, epsilon, attack_spec, seed=seed)
-        strong = robust_evaluation(m, x, y, epsilon, attack_name, whitebox, eval_spec, seed)
+        strong = robust_evaluation(m, x, y, epsilon, attack_name, whitebox, eval_spec, seed, keep_cells=False)
         return float((predict(m, whitebox, device) == y).mean()), strong
 
     whitebox, strong = robust(model)

@@ -100,21 +100,22 @@ def sanity_checks(models: dict[str, nn.Module], surrogate: nn.Module, x, y, epsi
     rows, curves = [], []
     for name, model in models.items():
         eps = float(model_epsilon[name])
-        # each ε's attacked cells are a copy of x: only the reported ε's are kept (the masking check's)
-        results = {e: _without_cells(evaluate(model, x, y, e, eval_spec, seed), keep=e == eps)
+        # the checks need the counts only, not the attacked cells (each a copy of x), but for the
+        # surrogate's, which are transferred
+        results = {e: evaluate(model, x, y, e, eval_spec, seed, keep_cells=False)
                    for e in sorted(set(epsilons) | {eps})}
         curve = pd.Series({e: r.accuracy for e, r in results.items() if e in epsilons})
         curves += [(name, e, r.accuracy, r.clean_accuracy, _eval_detail(r)) for e, r in results.items()
                    if e in epsilons]
         rows.append((name, "monotone_in_epsilon", *check_monotone(curve, spec.tolerance, n)))
 
-        large = evaluate(model, x, y, spec.large_epsilon, eval_spec, seed)
+        large = evaluate(model, x, y, spec.large_epsilon, eval_spec, seed, keep_cells=False)
         ok, detail = check_at_most(large.accuracy, spec.max_accuracy_at_large_epsilon,
                                    f"robust accuracy at epsilon {spec.large_epsilon:g}:")
         rows.append((name, "zero_at_large_epsilon", ok, detail))
 
         base = results[eps]
-        strong = evaluate(model, x, y, eps, stronger, seed + 1)
+        strong = evaluate(model, x, y, eps, stronger, seed + 1, keep_cells=False)
         ok = check_converged(base.accuracy, strong.accuracy, slack)
         rows.append((name, "converged", ok,
                      f"epsilon {eps:g}: {base.accuracy:.3f} with {eval_spec.n_iter} iterations, "
@@ -134,11 +135,6 @@ def sanity_checks(models: dict[str, nn.Module], surrogate: nn.Module, x, y, epsi
     return table, pd.DataFrame(curves, columns=CURVE_COLUMNS)
 
 
-def _without_cells(result: RobustEvaluation, keep: bool) -> RobustEvaluation:
-    """``result`` without its attacked cells unless ``keep``: the curves need only the counts."""
-    return result if keep else replace(result, x_adv=None)
-
-
 def _gradient_free_check(model, x, y, eps, base: RobustEvaluation, eval_spec: EvaluationSpec, slack: float,
                          seed: int) -> tuple[bool, str]:
     """Square on the cells the gradient attacks left standing: the robust accuracy it takes away
@@ -148,7 +144,7 @@ def _gradient_free_check(model, x, y, eps, base: RobustEvaluation, eval_spec: Ev
         standing = np.isin(base.broken_by, ("", "square"))
         by_square = int((base.broken_by == "square").sum())
     else:
-        grad = evaluate(model, x, y, eps, replace(eval_spec, attacks=gradient), seed)
+        grad = evaluate(model, x, y, eps, replace(eval_spec, attacks=gradient), seed, keep_cells=False)
         standing = grad.broken_by == ""
         idx = np.flatnonzero(standing)
         _, fooled = square(model, x[idx], y[idx], eps, eval_spec.square_queries, eval_spec.square_p_init, seed,

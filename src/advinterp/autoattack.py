@@ -265,20 +265,23 @@ def square(model: nn.Module, x, y, epsilon: float, n_queries: int = 5000, p_init
             s = int(min(max(round(np.sqrt(p * d)), 1), max(side - 1, 1)))
             corner = (torch.rand((len(active), 2), generator=gen) * (side - s + 1)).long().to(device)
             sign = (2 * (torch.rand((len(active), 1), generator=gen) < 0.5).float() - 1).to(device)
-            in_window = ((rows >= corner[:, :1]) & (rows < corner[:, :1] + s)
-                         & (cols >= corner[:, 1:]) & (cols < corner[:, 1:] + s))
-            old = delta[active]
-            # a window already all at the drawn sign would not change anything: flip the sign
-            unchanged = ((old * in_window) == (epsilon * sign * in_window)).all(1, keepdim=True)
-            sign = torch.where(unchanged, -sign, sign)
-            new = torch.where(in_window, epsilon * sign, old)
-            m_new = margins(active, new)
-            better = m_new < margin[active]
-            delta[active[better]] = new[better]
-            margin[active[better]] = m_new[better]
+            # a batch of cells at a time (the model's batches): the windows, old and new
+            # perturbations are batch × genes, never active cells × genes
+            for i in range(0, len(active), batch_size):
+                cells, c, sg = active[i:i + batch_size], corner[i:i + batch_size], sign[i:i + batch_size]
+                in_window = ((rows >= c[:, :1]) & (rows < c[:, :1] + s) & (cols >= c[:, 1:]) & (cols < c[:, 1:] + s))
+                old = delta[cells]
+                # a window already all at the drawn sign would not change anything: flip the sign
+                unchanged = ((old * in_window) == (epsilon * sg * in_window)).all(1, keepdim=True)
+                new = torch.where(in_window, epsilon * torch.where(unchanged, -sg, sg), old)
+                m_new = margins(cells, new)
+                better = m_new < margin[cells]
+                delta[cells[better]] = new[better]
+                margin[cells[better]] = m_new[better]
     finally:
         model.train(was_training)
-    x_adv = x + delta.cpu()
+    # x + δ, written over δ (its last use): one copy of the cells fewer
+    x_adv = delta.cpu().add_(x)
     # the fooled mask is the model's own verdict on the returned cells
     return x_adv, _misclassified(model, x_adv, y, batch_size)
 
@@ -326,11 +329,14 @@ class RobustEvaluation:
 
     def fold(self, model: nn.Module, name: str, x_other, y, batch_size: int = 4096) -> RobustEvaluation:
         """The worst case per cell over this evaluation and the cells ``x_other`` (another attack,
-        ``name``, run separately: the workflow folds in the named attack of a sweep row)."""
+        ``name``, run separately: the workflow folds in the named attack of a sweep row). Without
+        attacked cells (``x_adv`` ``None``) if this evaluation has none."""
         x_other = as_float_tensor(x_other)
         wrong = (self.broken_by == "") & _misclassified(model, x_other, np.asarray(y), batch_size)
-        x_adv = self.x_adv.clone()
-        x_adv[torch.as_tensor(wrong)] = x_other[torch.as_tensor(wrong)]
+        x_adv = None
+        if self.x_adv is not None:
+            x_adv = self.x_adv.clone()
+            x_adv[torch.as_tensor(wrong)] = x_other[torch.as_tensor(wrong)]
         broken = np.where(wrong, name, self.broken_by)
         return RobustEvaluation(self.epsilon, self.attacks + (name,), broken, x_adv, dict(self.seconds))
 
@@ -345,13 +351,19 @@ def _target_classes(model, x, y, n_targets: int, batch_size: int) -> list[torch.
 
 
 def evaluate(model: nn.Module, x, y, epsilon: float, spec: EvaluationSpec | None = None,
-             seed: int = 0) -> RobustEvaluation:
-    """Worst case per cell over ``spec.attacks``, each run on the cells still standing."""
+             seed: int = 0, keep_cells: bool = True) -> RobustEvaluation:
+    """Worst case per cell over ``spec.attacks``, each run on the cells still standing.
+
+    ``keep_cells=False``: the result's ``x_adv`` is ``None`` (a caller that needs only the
+    counts and accuracies saves a copy of ``x``). Besides ``x`` (and ``x_adv``), at most three
+    copies of the cells still standing are held at a time; the attacks' batches hold
+    ``spec.batch_size`` cells.
+    """
     spec = spec or EvaluationSpec()
     x = as_float_tensor(x)
     y = torch.as_tensor(np.asarray(y), dtype=torch.long)
     broken = np.where(_misclassified(model, x, y, spec.batch_size), "clean", "").astype(object)
-    x_adv = x.clone()
+    x_adv = x.clone() if keep_cells else None
     seconds = {}
     for k, name in enumerate(spec.attacks):
         start = time.perf_counter()
@@ -363,15 +375,19 @@ def evaluate(model: nn.Module, x, y, epsilon: float, spec: EvaluationSpec | None
                 xa, fooled = square(model, xs, ys, epsilon, spec.square_queries, spec.square_p_init, run_seed,
                                     spec.batch_size)
             elif name == "apgd_t":
-                xa, fooled = xs.clone(), np.zeros(len(todo), dtype=bool)
+                # each target's adversarial cells are written over xs: a later target reads only the
+                # cells no earlier one fooled, whose rows are untouched
+                fooled = np.zeros(len(todo), dtype=bool)
                 for j, target in enumerate(_target_classes(model, xs, ys, spec.n_target_classes, spec.batch_size)):
                     left = np.flatnonzero(~fooled)
                     if not len(left):
                         break
-                    xt, ft = apgd(model, xs[left], ys[left], epsilon, spec.n_iter, "dlr_targeted", spec.n_restarts,
-                                  run_seed * 100 + j, target[left], spec.batch_size)
-                    xa[left[ft]] = xt[torch.as_tensor(ft)]
+                    xt, ft = apgd(model, xs if len(left) == len(xs) else xs[left], ys[left], epsilon, spec.n_iter,
+                                  "dlr_targeted", spec.n_restarts, run_seed * 100 + j, target[left], spec.batch_size)
+                    xs[left[ft]] = xt[torch.as_tensor(ft)]
                     fooled[left[ft]] = True
+                    del xt
+                xa = xs
             elif name in ("apgd_ce", "apgd_dlr"):
                 xa, fooled = apgd(model, xs, ys, epsilon, spec.n_iter, name.removeprefix("apgd_"), spec.n_restarts,
                                   run_seed, None, spec.batch_size)
@@ -379,8 +395,10 @@ def evaluate(model: nn.Module, x, y, epsilon: float, spec: EvaluationSpec | None
                 raise ValueError(f"unknown evaluation attack {name!r}; use any of {list(spec.ATTACKS)}")
             # the model's own verdict on the returned cells decides, whatever the attack reported
             fooled = _misclassified(model, xa, ys, spec.batch_size) & fooled
-            x_adv[todo[fooled]] = xa[torch.as_tensor(fooled)]
+            if x_adv is not None:
+                x_adv[todo[fooled]] = xa[torch.as_tensor(fooled)]
             broken[todo[fooled]] = name
+            del xs, xa  # before the next attack copies the cells still standing
         seconds[name] = round(time.perf_counter() - start, 3)
     result = RobustEvaluation(float(epsilon), tuple(spec.attacks), broken.astype(str), x_adv, seconds)
     log.info("autoattack eps=%g: accuracy %.4f (clean %.4f), broken by %s", epsilon, result.accuracy,
