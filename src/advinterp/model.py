@@ -382,15 +382,14 @@ def training_metrics(model: nn.Module, data: SplitData, seconds: float, device,
     }
 
 
-def train_standard(adata, arch: Architecture, spec: TrainSpec, seed: int, device: torch.device,
-                   lazy: bool = False, loader_workers: int = 1) -> tuple[TrainResult, dict, SplitData]:
-    """Train the standard (non-adversarial) classifier on a preprocessed AnnData.
+def train_standard(data: SplitData, arch: Architecture, spec: TrainSpec, seed: int,
+                   device: torch.device) -> tuple[TrainResult, dict]:
+    """Train the standard (non-adversarial) classifier on a split store (:func:`split_store`).
 
-    Returns the training result, the metrics dict written to ``metrics/standard.json``
-    (clean test-set ``accuracy``, ``macro_f1``, ``per_class_f1``, ``n_train``, ``n_test``,
-    ``device``, ``seconds``) and the arrays used (``lazy``, ``loader_workers``: see :func:`split_data`).
+    Returns the training result and the metrics dict written to ``metrics/standard.json``
+    (:func:`training_metrics`: clean test-set ``accuracy``, ``macro_f1``, ``per_class_f1``,
+    ``n_train``, ``n_test``, ``device``, ``seconds``).
     """
-    data = split_data(adata, lazy=lazy, loader_workers=loader_workers)
     result = train_classifier(data.x_train, data.y_train, data.x_test, data.y_test,
                               len(data.class_names), arch, spec, seed, device)
-    return result, training_metrics(result.model, data, result.seconds, device, spec.eval_batch_size), data
+    return result, training_metrics(result.model, data, result.seconds, device, spec.eval_batch_size)
