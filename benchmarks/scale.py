@@ -16,7 +16,7 @@ all sizes): 1 is linear. Machine, cores and date are in the output's header.
 Usage: python benchmarks/scale.py [--cells 10000 100000 1000000] [--genes 2500] [--types 10]
            [--cores 2] [--workdir runs/scale] [--out benchmarks/results/scale.tsv] [--keep]
            [--targets results/{dataset}/models/standard.pt ...] [--previous earlier.tsv ...]
-           [--in-memory-max-cells N]
+           [--in-memory-max-cells N] [--collect]
 """
 
 from __future__ import annotations
@@ -99,18 +99,27 @@ def run_size(n_cells: int, args) -> tuple[pd.DataFrame, float]:
     total = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f"{dataset}: the workflow failed:\n{proc.stderr[-5000:]}")
+    table = job_table(work, n_cells, args.genes)
+    if not args.keep:
+        shutil.rmtree(work)
+    return table, total
+
+
+def job_table(work: Path, n_cells: int, n_genes: int) -> pd.DataFrame:
+    """Per rule, from the ``benchmark:`` files of the run in ``work``: jobs, summed wall seconds,
+    largest peak RSS (MB) and its ratio to the dense float32 input."""
     rows = []
     for path in sorted((work / "results" / "benchmarks").rglob("*.tsv")):
         bench = pd.read_csv(path, sep="\t")
         rows.append({"rule": path.name.split(".")[0], "s": float(bench["s"].iloc[0]),
                      "max_rss_mb": float(pd.to_numeric(bench["max_rss"], errors="coerce").iloc[0])})
+    if not rows:
+        sys.exit(f"{work}: no benchmark files under results/benchmarks")
     jobs = pd.DataFrame(rows)
     table = jobs.groupby("rule").agg(jobs=("s", "size"), seconds=("s", "sum"), max_rss_mb=("max_rss_mb", "max"))
     table.insert(0, "cells", n_cells)
-    table["rss_vs_dense"] = table["max_rss_mb"] * 2**20 / (n_cells * args.genes * 4)
-    if not args.keep:
-        shutil.rmtree(work)
-    return table.reset_index(), total
+    table["rss_vs_dense"] = table["max_rss_mb"] * 2**20 / (n_cells * n_genes * 4)
+    return table.reset_index()
 
 
 def exponents(table: pd.DataFrame) -> pd.DataFrame:
@@ -140,6 +149,9 @@ def main() -> None:
     parser.add_argument("--in-memory-max-cells", type=int, default=None, metavar="N",
                         help="scale.in_memory_max_cells for every size (e.g. 1000: the store read from disk at "
                              "every size); default: config/config.yaml's")
+    parser.add_argument("--collect", action="store_true",
+                        help="run nothing: read the benchmark files of the runs kept (--keep) in --workdir, e.g. "
+                             "a run finished by hand or on a cluster")
     parser.add_argument("--targets", nargs="+", default=[], metavar="PATH",
                         help="only these outputs ({dataset} is filled in), e.g. "
                              "results/{dataset}/models/standard.pt; default: the whole DAG (rule all)")
@@ -147,11 +159,15 @@ def main() -> None:
     header = (f"# advinterp scale benchmark, {datetime.date.today()}, {platform.node()}: {platform.processor() or ''} "
               f"{os.cpu_count()} CPUs, --cores {args.cores}, {args.genes} genes, {args.types} types, "
               f"targets: {' '.join(args.targets) or 'all'}"
-              + (f", scale.in_memory_max_cells {args.in_memory_max_cells}" if args.in_memory_max_cells else "") + "\n")
+              + (f", scale.in_memory_max_cells {args.in_memory_max_cells}" if args.in_memory_max_cells else "")
+              + (f", collected from the runs kept in {args.workdir}" if args.collect else "") + "\n")
     tables = [pd.read_csv(p, sep="\t", comment="#") for p in args.previous]
     for n in sorted(args.cells):
-        table, total = run_size(n, args)
-        print(f"{n} cells: workflow {total:.0f} s", flush=True)
+        if args.collect:
+            table = job_table(Path(args.workdir) / f"atlas{n}", n, args.genes)
+        else:
+            table, total = run_size(n, args)
+            print(f"{n} cells: workflow {total:.0f} s", flush=True)
         tables.append(table)
         full = pd.concat(tables, ignore_index=True)
         with open(args.out, "w") as fh:  # after every size: a later size may take hours
