@@ -394,6 +394,10 @@ def test_precision_recall_equals_classification_report():
         assert row.recall == pytest.approx(report[row._1]["recall"])
         assert row.support == report[row._1]["support"]
     assert table.set_index("class").loc["c", "precision"] == 0 and table.loc[0, "precision"] == pytest.approx(1 / 3)
+    # a class without cells: its recall is undefined (NaN), not 0
+    table = scn.precision_recall(y_true, y_pred, ["a", "b", "c", "d"]).set_index("class")
+    assert table.loc["d", "support"] == 0 and np.isnan(table.loc["d", "recall"])
+    assert table.loc[["a", "b", "c"], "recall"].notna().all()
 
 
 def test_read_label_map_checks_its_columns_and_duplicates(tmp_path):

@@ -688,11 +688,13 @@ def _pgd_settings(model: SCNModel, eps: float, steps: int | None, step_size: flo
 
 def precision_recall(y_true, y_pred, classes) -> pd.DataFrame:
     """Per-class precision, recall and support (sklearn, ``zero_division=0``: a class never
-    predicted has precision 0). Columns ``class, precision, recall, support``, rows in ``classes``
+    predicted has precision 0). The recall of a class without cells (support 0) is undefined:
+    NaN, not sklearn's 0. Columns ``class, precision, recall, support``, rows in ``classes``
     order."""
     classes = [str(c) for c in classes]
     p, r, _, s = precision_recall_fscore_support(np.asarray(y_true).astype(str), np.asarray(y_pred).astype(str),
                                                  labels=classes, zero_division=0)
+    r = np.where(s == 0, np.nan, r)
     return pd.DataFrame({"class": classes, "precision": p, "recall": r, "support": s.astype(int)},
                         columns=PRECISION_RECALL_COLUMNS)
 
